@@ -1,0 +1,34 @@
+"""The lendmatch application factory: ``flask --app app run``."""
+
+import importlib
+import os
+from collections.abc import Mapping
+
+from flask import Flask
+
+import core
+import lenders
+import products
+from core import config as settings
+
+MODEL_MODULES = ("lenders.models", "products.models", "core.keys", "core.audit")
+
+
+def load_models():
+    """Import every module that declares tables; returns the complete metadata."""
+    for name in MODEL_MODULES:
+        importlib.import_module(name)
+    from core.db import Base
+
+    return Base.metadata
+
+
+def create_app(config: Mapping | None = None) -> Flask:
+    app = Flask(__name__, instance_relative_config=True)
+    settings.load(app, config)
+    os.makedirs(app.instance_path, exist_ok=True)
+    load_models()
+    core.init_app(app)
+    lenders.init_app(app)
+    products.init_app(app)
+    return app

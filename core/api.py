@@ -1,0 +1,141 @@
+"""The HTTP API object: flask-smorest set-up, authentication, errors, versions, paging."""
+
+from collections.abc import Callable
+from functools import wraps
+
+from flask import Flask, current_app, g, request, send_from_directory
+from flask_smorest import Api
+from flask_smorest.pagination import PaginationParameters
+from sqlalchemy.exc import OperationalError
+from werkzeug.exceptions import default_exceptions
+
+from core.db import get_session
+from core.errors import Forbidden, InvalidInput, LendmatchError, StaleVersion, Unauthenticated
+from core.keys import authenticate
+from core.principal import Principal, Role
+
+API_TITLE = "lendmatch"
+API_VERSION = "v1"
+
+
+def init_app(app: Flask) -> Api:
+    import swagger_ui_bundle
+
+    app.config.update(
+        API_TITLE=API_TITLE,
+        API_VERSION=API_VERSION,
+        OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX="/",
+        OPENAPI_JSON_PATH="openapi.json",
+        OPENAPI_SWAGGER_UI_PATH="docs",
+        OPENAPI_SWAGGER_UI_URL="/docs/assets/",
+        API_SPEC_OPTIONS={
+            "info": {"description": "Route loan applicants to the institutions most likely "
+                                    "to approve them. Every call needs "
+                                    "`Authorization: Bearer <key>`."},
+            "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
+            "security": [{"bearer": []}],
+        },
+    )
+    api = Api(app)
+    app.extensions["lendmatch.api"] = api
+
+    # Swagger UI's scripts are served from the installed package: no CDN needed.
+    assets = str(swagger_ui_bundle.swagger_ui_path)
+    app.add_url_rule("/docs/assets/<path:filename>", "docs_assets",
+                     lambda filename: send_from_directory(assets, filename))
+
+    def handle_domain_error(error: LendmatchError):
+        http_error = default_exceptions[error.status]()
+        http_error.data = {"message": error.message}
+        if error.errors is not None:
+            http_error.data["errors"] = error.errors
+        if error.headers:
+            http_error.data["headers"] = error.headers
+        return api.handle_http_exception(http_error)
+
+    def handle_database_unavailable(error: OperationalError):
+        current_app.logger.warning("database unavailable: %s", error.__class__.__name__)
+        http_error = default_exceptions[503]()
+        http_error.data = {"message": "the database is unavailable; retry shortly",
+                           "headers": {"Retry-After": "1"}}
+        return api.handle_http_exception(http_error)
+
+    def handle_too_large(error):
+        error.data = {"message": f"the request body is over "
+                                 f"{app.config['MAX_CONTENT_LENGTH']} bytes"}
+        return api.handle_http_exception(error)
+
+    app.register_error_handler(LendmatchError, handle_domain_error)
+    app.register_error_handler(413, handle_too_large)
+    app.register_error_handler(OperationalError, handle_database_unavailable)
+    return api
+
+
+def api_of(app: Flask) -> Api:
+    return app.extensions["lendmatch.api"]
+
+
+def require(blueprint, *roles: Role) -> Callable:
+    """Authenticate the bearer key and allow only ``roles``; the caller lands in
+    ``g.principal``. Put it above the flask-smorest decorators so that it runs first."""
+
+    def decorator(view):
+        @wraps(view)
+        def wrapper(*args, **kwargs):
+            g.principal = _authenticated()
+            if g.principal.role not in roles:
+                raise Forbidden(f"a {g.principal.role.value} key may not do this; "
+                                f"allowed: {', '.join(r.value for r in roles)}")
+            return view(*args, **kwargs)
+
+        wrapper = blueprint.alt_response(401, response="DEFAULT_ERROR",
+                                         description="no key, or a bad or revoked key")(wrapper)
+        return blueprint.alt_response(403, response="DEFAULT_ERROR",
+                                      description="this role may not call it")(wrapper)
+
+    return decorator
+
+
+def _authenticated() -> Principal:
+    header = request.headers.get("Authorization", "")
+    scheme, _, key = header.partition(" ")
+    if scheme.lower() != "bearer" or not key.strip():
+        raise Unauthenticated()
+    principal = authenticate(get_session(), key.strip())
+    if principal is None:
+        raise Unauthenticated("the API key is unknown or revoked")
+    return principal
+
+
+def principal() -> Principal:
+    return g.principal
+
+
+def expected_version() -> int | None:
+    """The version a client's ``If-Match`` names (``"3"``, ``W/"3"``, ``3``), if any."""
+    header = request.headers.get("If-Match")
+    if header is None or header.strip() == "*":
+        return None
+    value = header.strip().removeprefix("W/").strip('"')
+    if not value.isdigit():
+        raise InvalidInput({"If-Match": ["must be the object's version, e.g. \"3\""]},
+                           location="headers")
+    return int(value)
+
+
+def check_version(current: int, expected: int | None) -> None:
+    if expected is not None and expected != current:
+        raise StaleVersion(f"version {expected} is stale; the current version is {current}")
+
+
+ETAG_HEADER = {"ETag": {"description": "the object's version, for If-Match",
+                        "schema": {"type": "string"}}}
+
+
+def etag(version: int) -> dict:
+    return {"ETag": f'"{version}"'}
+
+
+def window(params: PaginationParameters) -> dict:
+    return {"offset": params.first_item, "limit": params.page_size}

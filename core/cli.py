@@ -1,0 +1,87 @@
+"""Command-line tools: ``flask --app app db upgrade``, ``create-key``, ``revoke-key``."""
+
+from pathlib import Path
+
+import click
+from alembic import command
+from alembic.config import Config
+from flask import current_app
+from flask.cli import AppGroup
+
+from core import db as database
+from core import keys
+from core.errors import LendmatchError
+from core.principal import Role, command_line
+
+db_group = AppGroup("db", help="Database schema migrations (Alembic).")
+
+
+def alembic_config(connection=None) -> Config:
+    config = Config()
+    config.set_main_option("script_location",
+                           str(Path(current_app.root_path) / "migrations"))
+    config.attributes["connection"] = connection
+    return config
+
+
+def _with_connection(action) -> None:
+    with database.engine().begin() as connection:
+        action(alembic_config(connection))
+
+
+@db_group.command("upgrade")
+@click.argument("revision", default="head")
+def upgrade(revision: str) -> None:
+    """Migrate the database up to REVISION (default: head)."""
+    _with_connection(lambda config: command.upgrade(config, revision))
+    click.echo(f"database at {revision}")
+
+
+@db_group.command("downgrade")
+@click.argument("revision")
+def downgrade(revision: str) -> None:
+    """Migrate the database down to REVISION (``base`` empties it)."""
+    _with_connection(lambda config: command.downgrade(config, revision))
+    click.echo(f"database at {revision}")
+
+
+@db_group.command("current")
+def current() -> None:
+    """Show the database's migration revision."""
+    _with_connection(lambda config: command.current(config))
+
+
+@click.command("create-key")
+@click.option("--role", required=True, type=click.Choice([r.value for r in Role]))
+@click.option("--institution", "institution_id", type=int,
+              help="the institution an institution key speaks for")
+@click.option("--label", default="", help="a note on who holds the key")
+def create_key(role: str, institution_id: int | None, label: str) -> None:
+    """Create an API key and print it (alone, on the last line). It is shown only once."""
+    try:
+        row, key = keys.create(database.get_session(), command_line("create-key"), Role(role),
+                               institution_id, label)
+    except LendmatchError as error:
+        raise click.ClickException(_describe(error))
+    click.echo(f"key {row.id} ({role}) created; it will not be shown again:")
+    click.echo(key)
+
+
+@click.command("revoke-key")
+@click.argument("key_id", type=int)
+def revoke_key(key_id: int) -> None:
+    """Revoke an API key by its id."""
+    try:
+        keys.revoke(database.get_session(), command_line("revoke-key"), key_id)
+    except LendmatchError as error:
+        raise click.ClickException(_describe(error))
+    click.echo(f"key {key_id} revoked")
+
+
+def _describe(error: LendmatchError) -> str:
+    if not error.errors:
+        return error.message
+    details = "; ".join(f"{field}: {' '.join(map(str, problems))}"
+                        for fields in error.errors.values()
+                        for field, problems in fields.items())
+    return f"{error.message}: {details}"
