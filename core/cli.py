@@ -5,8 +5,10 @@ from pathlib import Path
 import click
 from alembic import command
 from alembic.config import Config
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from flask import current_app
-from flask.cli import AppGroup
+from flask.cli import AppGroup, with_appcontext
 
 from core import db as database
 from core import keys
@@ -47,11 +49,18 @@ def downgrade(revision: str) -> None:
 
 @db_group.command("current")
 def current() -> None:
-    """Show the database's migration revision."""
-    _with_connection(lambda config: command.current(config))
+    """Show the database's migration revision, and whether it is the newest."""
+    with database.engine().connect() as connection:
+        revision = MigrationContext.configure(connection).get_current_revision()
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    if revision is None:
+        click.echo(f"empty: no migration applied (head is {head})")
+    else:
+        click.echo(f"{revision} (head)" if revision == head else f"{revision} (head is {head})")
 
 
 @click.command("create-key")
+@with_appcontext
 @click.option("--role", required=True, type=click.Choice([r.value for r in Role]))
 @click.option("--institution", "institution_id", type=int,
               help="the institution an institution key speaks for")
@@ -68,6 +77,7 @@ def create_key(role: str, institution_id: int | None, label: str) -> None:
 
 
 @click.command("revoke-key")
+@with_appcontext
 @click.argument("key_id", type=int)
 def revoke_key(key_id: int) -> None:
     """Revoke an API key by its id."""

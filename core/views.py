@@ -101,7 +101,7 @@ class Keys(MethodView):
     def post(self, data):
         """Create a key. The response holds the key once; only its hash is kept."""
         row, key = keys.create(get_session(), principal(), **data)
-        return {**KeyOut().dump(row), "key": key}
+        return {"key": key, **{name: getattr(row, name) for name in KeyOut().fields}}
 
 
 @keys_blp.route("/<int:key_id>")

@@ -10,6 +10,7 @@ import random
 
 import click
 from flask import current_app
+from flask.cli import with_appcontext
 from sqlalchemy import func, select
 
 from core import audit, keys
@@ -223,6 +224,7 @@ def seed(session, seed_value: int, apr_cap: float) -> tuple[int, int]:
 
 
 @click.command("seed-demo")
+@with_appcontext
 @click.option("--seed", "seed_value", default=7, show_default=True, type=int,
               help="the same seed always gives the same catalogue")
 @click.option("--keys/--no-keys", "make_keys", default=True, show_default=True,
