@@ -10,7 +10,7 @@ from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import default_exceptions
 
 from core.db import get_session
-from core.errors import Forbidden, InvalidInput, LendmatchError, StaleVersion, Unauthenticated
+from core.errors import Forbidden, InvalidInput, LendmatchError, Unauthenticated
 from core.keys import authenticate
 from core.principal import Principal, Role
 
@@ -122,11 +122,6 @@ def expected_version() -> int | None:
         raise InvalidInput({"If-Match": ["must be the object's version, e.g. \"3\""]},
                            location="headers")
     return int(value)
-
-
-def check_version(current: int, expected: int | None) -> None:
-    if expected is not None and expected != current:
-        raise StaleVersion(f"version {expected} is stale; the current version is {current}")
 
 
 ETAG_HEADER = {"ETag": {"description": "the object's version, for If-Match",

@@ -71,7 +71,7 @@ def create_key(role: str, institution_id: int | None, label: str) -> None:
         row, key = keys.create(database.get_session(), command_line("create-key"), Role(role),
                                institution_id, label)
     except LendmatchError as error:
-        raise click.ClickException(_describe(error))
+        raise click.ClickException(_describe(error)) from None
     click.echo(f"key {row.id} ({role}) created; it will not be shown again:")
     click.echo(key)
 
@@ -84,7 +84,7 @@ def revoke_key(key_id: int) -> None:
     try:
         keys.revoke(database.get_session(), command_line("revoke-key"), key_id)
     except LendmatchError as error:
-        raise click.ClickException(_describe(error))
+        raise click.ClickException(_describe(error)) from None
     click.echo(f"key {key_id} revoked")
 
 

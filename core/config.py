@@ -40,7 +40,8 @@ def from_environment(environ: Mapping[str, str]) -> dict:
         try:
             settings[key] = convert(raw)
         except ValueError:
-            raise ConfigurationError(f"{variable}={raw!r} is not a valid {convert.__name__}")
+            raise ConfigurationError(
+                f"{variable}={raw!r} is not a valid {convert.__name__}") from None
     return settings
 
 
@@ -61,7 +62,7 @@ def check(config: Mapping) -> None:
     try:
         ZoneInfo(config["CAP_TIMEZONE"])
     except (ZoneInfoNotFoundError, ValueError):
-        raise ConfigurationError(f"unknown timezone {config['CAP_TIMEZONE']!r}")
+        raise ConfigurationError(f"unknown timezone {config['CAP_TIMEZONE']!r}") from None
 
 
 def load(app, overrides: Mapping | None = None) -> None:

@@ -11,6 +11,12 @@ from core.errors import Conflict, InvalidInput, StaleVersion
 from core.principal import Principal
 
 
+def check_version(current: int, expected: int | None) -> None:
+    """Refuse a change made against a version other than the stored one (If-Match)."""
+    if expected is not None and expected != current:
+        raise StaleVersion(f"version {expected} is stale; the current version is {current}")
+
+
 def check_request(changes: dict, reason: str | None, needs_reason: set[str]) -> None:
     if not changes:
         raise InvalidInput({"_schema": ["give at least one field to change"]})
@@ -24,9 +30,10 @@ def flush(session: Session, what: str) -> None:
     try:
         session.flush()
     except StaleDataError:
-        raise StaleVersion(f"the {what} was changed concurrently; read it again and retry")
+        raise StaleVersion(
+            f"the {what} was changed concurrently; read it again and retry") from None
     except IntegrityError:
-        raise Conflict(f"a {what} with these values already exists")
+        raise Conflict(f"a {what} with these values already exists") from None
 
 
 def apply_and_audit(session: Session, who: Principal, obj, changes: dict, *, what: str,

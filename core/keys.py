@@ -7,6 +7,7 @@ found by index; the whole key is compared by hash in constant time. The secret h
 
 import hashlib
 import hmac
+import re
 import secrets
 from datetime import datetime
 
@@ -38,6 +39,9 @@ class ApiKey(Base):
     label: Mapped[str] = mapped_column(String(200), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+PREFIX = re.compile(r"[0-9a-f]{12}")
 
 
 def _hash(key: str) -> str:
@@ -84,7 +88,7 @@ def revoke(session: Session, who: Principal, key_id: int) -> ApiKey:
 def authenticate(session: Session, key: str) -> Principal | None:
     parts = key.split("_", 2)
     row = None
-    if len(parts) == 3 and parts[0] == "lm":
+    if len(parts) == 3 and parts[0] == "lm" and PREFIX.fullmatch(parts[1]):
         row = session.scalar(select(ApiKey).where(ApiKey.prefix == parts[1]))
     # Compare even when no row matched, so a wrong prefix costs what a wrong secret does.
     expected = row.key_hash if row is not None else "0" * 64

@@ -1,5 +1,7 @@
 """Schema pieces shared by every package's API."""
 
+from collections.abc import Mapping
+
 import marshmallow as ma
 from marshmallow import fields, validate
 
@@ -42,6 +44,41 @@ def whole(minimum: int, maximum: int, **kwargs) -> fields.Integer:
     return fields.Integer(strict=True, validate=validate.Range(minimum, maximum), **kwargs)
 
 
-class ListFilters(ma.Schema):
+MAX_ID = 2**31 - 1
+
+
+def identifier(*, strict: bool = True, **kwargs) -> fields.Integer:
+    """An object id: a positive 32-bit integer (larger ones cannot exist). Query strings
+    need ``strict=False``: their numbers arrive as text."""
+    return fields.Integer(strict=strict, validate=validate.Range(1, MAX_ID), **kwargs)
+
+
+class Input(ma.Schema):
+    """Base of every input schema: unknown fields are errors, and so are NUL characters,
+    which PostgreSQL cannot store in text."""
+
     class Meta:
         unknown = ma.RAISE
+
+    @ma.pre_load
+    def refuse_nul_characters(self, data, **_):
+        if isinstance(data, Mapping):
+            bad = {name: ["must not contain NUL characters"]
+                   for name, value in data.items() if _holds_nul(name) or _holds_nul(value)}
+            if bad:
+                raise ma.ValidationError(bad)
+        return data
+
+
+def _holds_nul(value) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, Mapping):
+        return any(_holds_nul(k) or _holds_nul(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(_holds_nul(v) for v in value)
+    return False
+
+
+class ListFilters(Input):
+    pass

@@ -9,7 +9,7 @@ from core import audit, keys
 from core.api import principal, require, window
 from core.db import get_session
 from core.principal import Role
-from core.schemas import ListFilters
+from core.schemas import Input, ListFilters, identifier
 
 audit_blp = Blueprint("audit", __name__, url_prefix="/v1/audit",
                       description="The append-only log of every change.")
@@ -57,9 +57,9 @@ class AuditLog(MethodView):
         return rows
 
 
-class KeyIn(ma.Schema):
+class KeyIn(Input):
     role = fields.Enum(Role, by_value=True, required=True)
-    institution_id = fields.Integer(strict=True, allow_none=True, load_default=None)
+    institution_id = identifier(allow_none=True, load_default=None)
     label = fields.String(load_default="", validate=validate.Length(max=200))
 
 
@@ -79,7 +79,7 @@ class NewKeyOut(KeyOut):
 
 class KeyFilters(ListFilters):
     role = fields.Enum(Role, by_value=True)
-    institution_id = fields.Integer()
+    institution_id = identifier(strict=False)
     revoked = fields.Boolean()
 
 
@@ -104,7 +104,7 @@ class Keys(MethodView):
         return {"key": key, **{name: getattr(row, name) for name in KeyOut().fields}}
 
 
-@keys_blp.route("/<int:key_id>")
+@keys_blp.route("/<int(max=2147483647):key_id>")
 class KeyById(MethodView):
     @require(keys_blp, Role.OPS)
     @keys_blp.response(204)

@@ -1,13 +1,13 @@
 import marshmallow as ma
 from marshmallow import fields, validate
 
-from core.schemas import ListFilters, Region, reason_field, region_list, whole
+from core.schemas import Input, ListFilters, Region, reason_field, region_list, whole
 from lenders.models import InstitutionKind, InstitutionStatus
 
 MAX_SLA_SECONDS = 7 * 24 * 3600
 
 
-class InstitutionIn(ma.Schema):
+class InstitutionIn(Input):
     name = fields.String(required=True, validate=validate.Length(min=1, max=200))
     kind = fields.Enum(InstitutionKind, by_value=True, required=True)
     status = fields.Enum(InstitutionStatus, by_value=True, load_default=InstitutionStatus.ACTIVE)

@@ -3,9 +3,7 @@
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core import audit
-from core import edits
-from core.api import check_version
+from core import audit, edits
 from core.db import page, transaction
 from core.errors import Conflict, Forbidden, NotFound
 from core.principal import Principal, Role
@@ -65,7 +63,7 @@ def update(session: Session, who: Principal, institution_id: int, changes: dict,
     reason = changes.pop("reason", None)
     with transaction(session):
         institution = get_visible(session, who, institution_id)
-        check_version(institution.version, expected_version)
+        edits.check_version(institution.version, expected_version)
         edits.check_request(changes, reason, NEEDS_REASON)
         if "name" in changes and changes["name"] != institution.name:
             _ensure_name_free(session, changes["name"])

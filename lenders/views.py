@@ -33,7 +33,7 @@ class Institutions(MethodView):
         return institution, etag(institution.version)
 
 
-@blp.route("/<int:institution_id>")
+@blp.route("/<int(max=2147483647):institution_id>")
 class InstitutionById(MethodView):
     @require(blp, Role.OPS, Role.INSTITUTION)
     @blp.response(200, InstitutionOut, headers=ETAG_HEADER)

@@ -2,7 +2,14 @@ import enum
 from datetime import datetime
 
 from sqlalchemy import (
-    JSON, BigInteger, Boolean, CheckConstraint, Float, ForeignKey, Integer, String,
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
     UniqueConstraint,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship

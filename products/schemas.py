@@ -1,9 +1,14 @@
 import marshmallow as ma
 from marshmallow import fields, validate
 
-from core.schemas import ListFilters, reason_field, region_list, whole
+from core.schemas import Input, ListFilters, identifier, reason_field, region_list, whole
 from products.models import (
-    Borrowers, Channel, Employment, ProductStatus, ProductType, TermUnit,
+    Borrowers,
+    Channel,
+    Employment,
+    ProductStatus,
+    ProductType,
+    TermUnit,
 )
 
 MAX_WEIGHT = 10.0
@@ -25,7 +30,7 @@ class ChoiceList(fields.List):
         return sorted(set(super()._deserialize(value, attr, data, **kwargs)))
 
 
-class RulesIn(ma.Schema):
+class RulesIn(Input):
     """Hard eligibility rules. Empty lists mean no restriction."""
 
     age_min = whole(18, 100, load_default=18)
@@ -49,8 +54,8 @@ class RulesIn(ma.Schema):
     borrowers = fields.Enum(Borrowers, by_value=True, load_default=Borrowers.ANY)
 
 
-class ProductIn(ma.Schema):
-    institution_id = fields.Integer(strict=True, required=True)
+class ProductIn(Input):
+    institution_id = identifier(required=True)
     name = fields.String(required=True, validate=validate.Length(min=1, max=200))
     type = fields.Enum(ProductType, by_value=True, required=True)
     amount_min = whole(1, 10**8, required=True, metadata={"description": "CNY"})
@@ -114,4 +119,4 @@ class ProductOut(ma.Schema):
 class ProductFilters(ListFilters):
     status = fields.Enum(ProductStatus, by_value=True)
     type = fields.Enum(ProductType, by_value=True)
-    institution_id = fields.Integer()
+    institution_id = identifier(strict=False)

@@ -4,7 +4,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core import audit, edits
-from core.api import check_version
 from core.db import page, transaction
 from core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from core.principal import Principal, Role
@@ -68,7 +67,7 @@ def update(session: Session, who: Principal, product_id: int, changes: dict,
     reason = changes.pop("reason", None)
     with transaction(session):
         product = get_visible(session, who, product_id)
-        check_version(product.version, expected_version)
+        edits.check_version(product.version, expected_version)
         edits.check_request(changes, reason, NEEDS_REASON)
         if changes.get("institution_id", product.institution_id) != product.institution_id:
             raise InvalidInput({"institution_id": ["a product cannot move to another "

@@ -36,7 +36,7 @@ class Products(MethodView):
         return product, etag(product.version)
 
 
-@blp.route("/<int:product_id>")
+@blp.route("/<int(max=2147483647):product_id>")
 class ProductById(MethodView):
     @require(blp, Role.OPS, Role.INSTITUTION)
     @blp.response(200, ProductOut, headers=ETAG_HEADER)

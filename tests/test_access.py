@@ -1,8 +1,8 @@
 """Who may do what: no key → 401, a role that may not → 403, another lender's object → 404."""
 
 import pytest
-
 from conftest import institution_body, product_body
+
 from core.principal import Role
 
 
