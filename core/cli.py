@@ -1,5 +1,6 @@
 """Command-line tools: ``flask --app app db upgrade``, ``create-key``, ``revoke-key``."""
 
+import functools
 from pathlib import Path
 
 import click
@@ -9,11 +10,28 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from flask import current_app
 from flask.cli import AppGroup, with_appcontext
+from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from core import db as database
 from core import keys
 from core.errors import LendmatchError
 from core.principal import Role, command_line
+
+
+def uses_database(command):
+    """Turn "no such table" and an unreachable database into a one-line hint."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except (OperationalError, ProgrammingError) as error:
+            raise click.ClickException(
+                f"the database is unreachable or not migrated ({error.orig}); "
+                "run `flask --app app db upgrade` first") from None
+
+    return wrapper
+
 
 db_group = AppGroup("db", help="Database schema migrations (Alembic).")
 
@@ -61,6 +79,7 @@ def current() -> None:
 
 @click.command("create-key")
 @with_appcontext
+@uses_database
 @click.option("--role", required=True, type=click.Choice([r.value for r in Role]))
 @click.option("--institution", "institution_id", type=int,
               help="the institution an institution key speaks for")
@@ -78,6 +97,7 @@ def create_key(role: str, institution_id: int | None, label: str) -> None:
 
 @click.command("revoke-key")
 @with_appcontext
+@uses_database
 @click.argument("key_id", type=int)
 def revoke_key(key_id: int) -> None:
     """Revoke an API key by its id."""

@@ -1,5 +1,7 @@
 """Institution use cases; each owns its transaction and writes its audit entry."""
 
+import hashlib
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -15,7 +17,11 @@ _snapshot_schema = InstitutionOut(exclude=("created_at", "updated_at"))
 
 
 def snapshot(institution: Institution) -> dict:
-    return _snapshot_schema.dump(institution)
+    """What the audit log keeps: the public fields, and of the webhook secret only a
+    fingerprint, so that a rotation shows without the secret being written down."""
+    secret = institution.webhook_secret
+    fingerprint = hashlib.sha256(secret.encode()).hexdigest()[:12] if secret else None
+    return _snapshot_schema.dump(institution) | {"webhook_secret_fingerprint": fingerprint}
 
 
 def get_visible(session: Session, who: Principal, institution_id: int) -> Institution:

@@ -14,6 +14,7 @@ from flask.cli import with_appcontext
 from sqlalchemy import func, select
 
 from core import audit, keys
+from core.cli import uses_database
 from core.db import get_session, transaction
 from core.principal import Role, command_line
 from core.regions import MAINLAND
@@ -225,6 +226,7 @@ def seed(session, seed_value: int, apr_cap: float) -> tuple[int, int]:
 
 @click.command("seed-demo")
 @with_appcontext
+@uses_database
 @click.option("--seed", "seed_value", default=7, show_default=True, type=int,
               help="the same seed always gives the same catalogue")
 @click.option("--keys/--no-keys", "make_keys", default=True, show_default=True,

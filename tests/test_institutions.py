@@ -158,3 +158,19 @@ def test_unknown_institution_is_404(client, ops):
 def test_regions_are_kept_as_a_sorted_set(create_institution):
     institution = create_institution(licensed_regions=["CN-ZJ", "CN-SH", "CN-ZJ"])
     assert institution["licensed_regions"] == ["CN-SH", "CN-ZJ"]
+
+
+def test_rotating_the_webhook_secret_is_audited_without_the_secret(client, ops,
+                                                                  create_institution):
+    institution = create_institution(webhook_secret="first-secret-0123456789")
+    url = f"/v1/institutions/{institution['id']}"
+    response = client.patch(url, json={"webhook_secret": "second-secret-0123456789",
+                                       "reason": "rotation"}, headers=ops)
+    assert response.status_code == 200 and response.json["version"] == 2
+    entries = client.get(f"/v1/audit?object_type=institution&object_id={institution['id']}",
+                         headers=ops)
+    rotation = entries.json[0]
+    assert set(rotation["after"]) == {"webhook_secret_fingerprint", "version"}
+    assert rotation["before"]["webhook_secret_fingerprint"] != \
+        rotation["after"]["webhook_secret_fingerprint"]
+    assert "secret-0123456789" not in entries.get_data(as_text=True)

@@ -202,3 +202,31 @@ def test_a_product_cannot_move_institutions_or_come_back_from_retirement(
     assert retire.status_code == 200
     revive = client.patch(url, json={"status": "active", "reason": "oops"}, headers=ops)
     assert revive.status_code == 422 and "status" in revive.json["errors"]["json"]
+
+
+def test_concurrent_writers_cannot_lose_an_update(app, ops, institution, create_product):
+    """Two writers who read version 1 both try to change it: the second gets 409, even
+    without If-Match, because the UPDATE is conditional on the version it read."""
+    from core import edits
+    from core.db import new_session
+    from core.errors import StaleVersion
+    from core.principal import Principal, Role
+    from products.models import Product
+
+    product_id = create_product(institution["id"])["id"]
+    who = Principal(key_id=None, role=Role.OPS, label="test")
+    with app.app_context():
+        first, second = new_session(), new_session()
+        mine, theirs = first.get(Product, product_id), second.get(Product, product_id)
+        edits.apply_and_audit(first, who, mine, {"weight": 2.0}, what="product",
+                              snapshot=lambda p: {"weight": p.weight}, reason="first")
+        first.commit()
+        with pytest.raises(StaleVersion):
+            edits.apply_and_audit(second, who, theirs, {"weight": 3.0}, what="product",
+                                  snapshot=lambda p: {"weight": p.weight}, reason="second")
+        second.rollback()
+        first.close()
+        second.close()
+        check = new_session()
+        assert check.get(Product, product_id).weight == 2.0
+        check.close()

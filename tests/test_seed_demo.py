@@ -91,3 +91,13 @@ def test_seeding_twice_does_not_duplicate(app, runner, seeded):
     assert again.exit_code == 0
     assert "not seeding again" in again.output
     assert catalogue(app) == first
+
+
+def test_seeding_an_unmigrated_database_says_what_to_do(fresh_database_url):
+    from app import create_app
+
+    app = create_app({"DATABASE_URL": fresh_database_url})
+    result = app.test_cli_runner().invoke(args=["seed-demo"])
+    app.extensions["lendmatch.engine"].dispose()
+    assert result.exit_code != 0
+    assert "db upgrade" in result.output
