@@ -22,14 +22,15 @@ class Region(fields.String):
         return code
 
 
-def region_list(**kwargs) -> fields.List:
-    """A list of regions, deduplicated and sorted so equal sets compare equal."""
-    return RegionList(Region(), **kwargs)
+class SortedSet(fields.List):
+    """A list kept as a set: deduplicated and sorted, so equal sets compare equal."""
 
-
-class RegionList(fields.List):
     def _deserialize(self, value, attr, data, **kwargs):
         return sorted(set(super()._deserialize(value, attr, data, **kwargs)))
+
+
+def region_list(**kwargs) -> SortedSet:
+    return SortedSet(Region(), **kwargs)
 
 
 def reason_field() -> fields.String:

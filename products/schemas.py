@@ -1,7 +1,15 @@
 import marshmallow as ma
 from marshmallow import fields, validate
 
-from core.schemas import Input, ListFilters, identifier, reason_field, region_list, whole
+from core.schemas import (
+    Input,
+    ListFilters,
+    SortedSet,
+    identifier,
+    reason_field,
+    region_list,
+    whole,
+)
 from products.models import (
     Borrowers,
     Channel,
@@ -19,15 +27,10 @@ def fraction(**kwargs) -> fields.Float:
     return fields.Float(validate=validate.Range(0, 1), allow_nan=False, **kwargs)
 
 
-def choices(enum_type, **kwargs) -> fields.List:
-    """A set of enum values, deduplicated and sorted; empty means any."""
-    return ChoiceList(fields.String(validate=validate.OneOf([m.value for m in enum_type])),
-                      **kwargs)
-
-
-class ChoiceList(fields.List):
-    def _deserialize(self, value, attr, data, **kwargs):
-        return sorted(set(super()._deserialize(value, attr, data, **kwargs)))
+def choices(enum_type, **kwargs) -> SortedSet:
+    """A set of enum values; empty means any."""
+    return SortedSet(fields.String(validate=validate.OneOf([m.value for m in enum_type])),
+                     **kwargs)
 
 
 class RulesIn(Input):
