@@ -8,10 +8,12 @@ from flask import Flask
 
 import core
 import lenders
+import matching
 import products
 from core import config as settings
 
-MODEL_MODULES = ("lenders.models", "products.models", "core.keys", "core.audit")
+MODEL_MODULES = ("lenders.models", "products.models", "products.catalogue_version",
+                 "core.keys", "core.audit", "matching.models")
 
 
 def load_models():
@@ -31,4 +33,5 @@ def create_app(config: Mapping | None = None) -> Flask:
     core.init_app(app)
     lenders.init_app(app)
     products.init_app(app)
+    matching.init_app(app)
     return app

@@ -7,6 +7,16 @@
 | ``LENDMATCH_PRODUCTS_PER_APPLICATION`` | ``5`` (K, products routed per application) |
 | ``LENDMATCH_CAP_TIMEZONE``           | ``Asia/Shanghai`` (when daily caps reset) |
 | ``LENDMATCH_MAX_BODY_BYTES``         | ``65536`` (larger request bodies get 413) |
+| ``LENDMATCH_PRODUCTS_PER_CHANNEL``   | none; ``ecommerce=3,app=5`` sets K per channel |
+| ``LENDMATCH_COOLDOWN_SECONDS``       | ``86400`` (see below)                |
+| ``LENDMATCH_PLATFORM_FEE_RATE``      | ``0.02`` (platform fee per CNY lent) |
+| ``LENDMATCH_APR_BENEFIT_WEIGHT``     | ``1.0`` (borrower's gain per point below the APR cap) |
+| ``LENDMATCH_VALUE_WEIGHT``           | ``1.0`` (expected value against reach) |
+| ``LENDMATCH_INQUIRY_COST``           | ``0.0`` (a product is routed only if its score beats it) |
+
+Within the cool-down, an applicant (``external_id``) who already has an open application
+gets that one back instead of new credit inquiries.
+How these enter the routing objective is written down in ``matching/scoring.py``.
 """
 
 import os
@@ -15,12 +25,33 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from core.errors import ConfigurationError
 
+# The sales channels an application can come from (products.models.Channel's values;
+# spelled out here so that configuration loads before any model does).
+CHANNELS = frozenset({"app", "ecommerce", "travel", "education", "retail", "social", "partner"})
+
 DEFAULTS = {
     "APR_CAP": 0.24,
     "PRODUCTS_PER_APPLICATION": 5,
     "CAP_TIMEZONE": "Asia/Shanghai",
     "MAX_CONTENT_LENGTH": 64 * 1024,
+    "PRODUCTS_PER_CHANNEL": {},
+    "COOLDOWN_SECONDS": 86400,
+    "PLATFORM_FEE_RATE": 0.02,
+    "APR_BENEFIT_WEIGHT": 1.0,
+    "VALUE_WEIGHT": 1.0,
+    "INQUIRY_COST": 0.0,
 }
+
+
+def channel_counts(raw: str) -> dict[str, int]:
+    """``"ecommerce=3,app=5"`` → ``{"ecommerce": 3, "app": 5}``."""
+    counts = {}
+    for part in filter(None, (p.strip() for p in raw.split(","))):
+        channel, equals, count = part.partition("=")
+        if not equals:
+            raise ValueError(part)
+        counts[channel.strip()] = int(count)
+    return counts
 
 ENVIRONMENT = {
     "DATABASE_URL": ("DATABASE_URL", str),
@@ -28,6 +59,12 @@ ENVIRONMENT = {
     "LENDMATCH_PRODUCTS_PER_APPLICATION": ("PRODUCTS_PER_APPLICATION", int),
     "LENDMATCH_CAP_TIMEZONE": ("CAP_TIMEZONE", str),
     "LENDMATCH_MAX_BODY_BYTES": ("MAX_CONTENT_LENGTH", int),
+    "LENDMATCH_PRODUCTS_PER_CHANNEL": ("PRODUCTS_PER_CHANNEL", channel_counts),
+    "LENDMATCH_COOLDOWN_SECONDS": ("COOLDOWN_SECONDS", int),
+    "LENDMATCH_PLATFORM_FEE_RATE": ("PLATFORM_FEE_RATE", float),
+    "LENDMATCH_APR_BENEFIT_WEIGHT": ("APR_BENEFIT_WEIGHT", float),
+    "LENDMATCH_VALUE_WEIGHT": ("VALUE_WEIGHT", float),
+    "LENDMATCH_INQUIRY_COST": ("INQUIRY_COST", float),
 }
 
 
@@ -40,8 +77,8 @@ def from_environment(environ: Mapping[str, str]) -> dict:
         try:
             settings[key] = convert(raw)
         except ValueError:
-            raise ConfigurationError(
-                f"{variable}={raw!r} is not a valid {convert.__name__}") from None
+            kind = "list of channel=count" if convert is channel_counts else convert.__name__
+            raise ConfigurationError(f"{variable}={raw!r} is not a valid {kind}") from None
     return settings
 
 
@@ -59,6 +96,17 @@ def check(config: Mapping) -> None:
         raise ConfigurationError(f"APR cap must be a fraction in (0, 1], got {cap}")
     if config["PRODUCTS_PER_APPLICATION"] < 1:
         raise ConfigurationError("products per application (K) must be at least 1")
+    for channel, count in config["PRODUCTS_PER_CHANNEL"].items():
+        if channel not in CHANNELS:
+            raise ConfigurationError(f"unknown channel {channel!r} in products per channel; "
+                                     f"known: {', '.join(sorted(CHANNELS))}")
+        if count < 1:
+            raise ConfigurationError(f"products per application for {channel} must be >= 1")
+    if config["COOLDOWN_SECONDS"] < 0:
+        raise ConfigurationError("the cool-down cannot be negative")
+    for key in ("PLATFORM_FEE_RATE", "APR_BENEFIT_WEIGHT", "VALUE_WEIGHT", "INQUIRY_COST"):
+        if not 0 <= config[key] < float("inf"):
+            raise ConfigurationError(f"{key} must be a finite number >= 0, got {config[key]}")
     try:
         ZoneInfo(config["CAP_TIMEZONE"])
     except (ZoneInfoNotFoundError, ValueError):

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 
 from flask import Flask, current_app, g
 from sqlalchemy import DateTime, Engine, Enum, MetaData, create_engine, event, func, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -110,6 +111,14 @@ def transaction(session: Session) -> Iterator[Session]:
     except BaseException:
         session.rollback()
         raise
+
+
+def insert_for(session: Session):
+    """The dialect's ``insert`` (SQLite's or PostgreSQL's), for ``ON CONFLICT`` clauses,
+    which both spell the same way."""
+    if session.get_bind().dialect.name == "postgresql":
+        return postgresql.insert
+    return sqlite.insert
 
 
 def page(session: Session, query, *, offset: int, limit: int) -> tuple[list, int]:

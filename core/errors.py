@@ -58,3 +58,8 @@ class InvalidInput(LendmatchError):
     def __init__(self, field_errors: dict, *, location: str = "json",
                  message: str | None = None):
         super().__init__(message, errors={location: field_errors})
+
+
+class IdempotencyKeyReused(Conflict):
+    default_message = ("this Idempotency-Key was already used with a different body; "
+                       "use a new key for a new request")

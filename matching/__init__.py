@@ -1,5 +1,15 @@
-"""Routing an application to the few products most likely to approve it.
+"""Routing an application to the few products most likely to approve it: eligibility over
+compiled catalogue arrays, approval odds, exact capacity-aware selection, and a trace of
+every decision."""
 
-Empty until the routing issue lands: eligibility over compiled catalogue arrays, approval
-odds, OR-Tools-checked selection and the routing trace will live here.
-"""
+from flask import Flask
+
+from core.api import api_of
+
+
+def init_app(app: Flask) -> None:
+    from matching.routing_context import RoutingContext
+    from matching.views import blp
+
+    app.extensions["lendmatch.routing"] = RoutingContext.from_config(app.config)
+    api_of(app).register_blueprint(blp)

@@ -150,3 +150,34 @@ def create_product(client, ops):
         return response.json
 
     return create
+
+
+def application_body(applicant=None, request=None, **overrides) -> dict:
+    """The issue's example application, with parts overridden."""
+    body = {
+        "applicant": {"external_id": "u-123", "age": 29, "region": "CN-SH",
+                      "monthly_income": 8000, "employment": "salaried", "credit_score": None,
+                      "monthly_debt": 1200, "first_loan": True,
+                      "signals": {"device_age_days": 400}},
+        "request": {"amount": 3000, "term": 12, "term_unit": "month",
+                    "purpose": "consumption"},
+        "channel": "ecommerce",
+        "consent": {"version": "2026-01", "given_at": "2026-11-21T10:00:00Z"},
+    }
+    body["applicant"].update(applicant or {})
+    body["request"].update(request or {})
+    return body | overrides
+
+
+@pytest.fixture
+def apply(client, borrower_app):
+    """POST an application with a new Idempotency-Key (or the one given)."""
+    counter = iter(range(1, 10**9))
+
+    def post(body=None, *, key=None, headers=None):
+        headers = {**(headers or borrower_app),
+                   "Idempotency-Key": key or f"test-{next(counter)}"}
+        return client.post("/v1/applications", json=body or application_body(),
+                           headers=headers)
+
+    return post

@@ -1,0 +1,143 @@
+"""One routing decision, start to finish, without touching the database: eligibility →
+capacity → scores → selection, and the trace that explains it.
+
+Collaborators come in as arguments: ``usage_of`` reads today's capacity counters,
+``model`` gives approval probabilities (the prior until learning lands).
+"""
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from matching import eligibility
+from matching.applicant import Applicant
+from matching.catalogue import CompiledCatalogue
+from matching.scoring import Scores, ScoringSettings, score
+from matching.selection import select
+
+# Why an eligible product was still not routed.
+NOT_CHOSEN = ("below_inquiry_cost", "institution_already_routed", "outranked")
+ODDS_BANDS = ((0.5, "high"), (0.2, "medium"), (0.0, "low"))
+
+UsageReader = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
+
+
+def odds_band(probability: float) -> str:
+    """What a borrower is told: high (≥ 50%), medium (≥ 20%) or low."""
+    return next(band for floor, band in ODDS_BANDS if probability >= floor)
+
+
+@dataclass(frozen=True)
+class Decision:
+    catalogue: CompiledCatalogue
+    codes: np.ndarray       # per catalogue position: eligibility code, or ELIGIBLE
+    scores: Scores          # over the eligible positions (capacity left)
+    chosen: np.ndarray      # catalogue positions, best first
+    k: int
+
+    @property
+    def chosen_in_scores(self) -> np.ndarray:
+        """Where each chosen product sits in ``scores``' arrays."""
+        return np.searchsorted(self.scores.index, self.chosen)
+
+    def not_chosen_reasons(self) -> dict[str, np.ndarray]:
+        """Eligible products left out, by why (catalogue positions)."""
+        left = np.setdiff1d(self.scores.index, self.chosen)
+        at = np.searchsorted(self.scores.index, left)
+        group = self.catalogue.institution_index
+        low = self.scores.score[at] <= 0
+        same = np.isin(group[left], group[self.chosen]) & ~low
+        return {"below_inquiry_cost": left[low], "institution_already_routed": left[same],
+                "outranked": left[~low & ~same]}
+
+    def excluded(self) -> dict[str, np.ndarray]:
+        """Products failing a rule or out of capacity, by reason (catalogue positions)."""
+        found = {}
+        for code in np.unique(self.codes[self.codes != eligibility.ELIGIBLE]).tolist():
+            found[eligibility.REASONS[code]] = np.flatnonzero(self.codes == code)
+        return found
+
+    def not_routed_counts(self) -> dict[str, int]:
+        counts = {reason: len(p) for reason, p in self.excluded().items()}
+        counts.update({reason: len(p) for reason, p in self.not_chosen_reasons().items()
+                       if len(p)})
+        return counts
+
+    def trace(self, *, model_name: str, settings: ScoringSettings, applicant: Applicant,
+              attempts: int) -> dict:
+        """Everything needed to see why these products and not others."""
+        cat, s = self.catalogue, self.scores
+        chosen_set = set(self.chosen.tolist())
+        eligible = [
+            {"product_id": pid, "institution_id": iid, "probability": p, "reach": r,
+             "value": v, "weight": w, "score": sc, "chosen": pos in chosen_set}
+            for pos, pid, iid, p, r, v, w, sc in zip(
+                s.index.tolist(), cat.product_id[s.index].tolist(),
+                cat.institution_id[s.index].tolist(), s.probability.tolist(),
+                s.reach.tolist(), s.value.tolist(), s.weight.tolist(), s.score.tolist(),
+                strict=True)
+        ]
+        at = self.chosen_in_scores
+        chosen_p = s.probability[at]
+        ids = cat.product_id
+        return {
+            "catalogue_version": cat.version,
+            "products_in_catalogue": cat.size,
+            "k": self.k,
+            "approval_model": model_name,
+            "settings": asdict(settings),
+            "applicant_features": {"debt_to_income": _finite(applicant.debt_to_income),
+                                   "has_credit_score": applicant.has_score,
+                                   "term_days": applicant.term_days},
+            "excluded": {r: ids[p].tolist() for r, p in self.excluded().items()},
+            "eligible": eligible,
+            "not_chosen": {r: ids[p].tolist() for r, p in self.not_chosen_reasons().items()},
+            "chosen": [{"rank": rank, "product_id": int(ids[pos]),
+                        "institution_id": int(cat.institution_id[pos]),
+                        "probability": float(p), "score": float(sc)}
+                       for rank, (pos, p, sc) in enumerate(
+                           zip(self.chosen.tolist(), chosen_p, s.score[at], strict=True), 1)],
+            "objective": {
+                "sum_of_scores": float(s.score[at].sum()),
+                "p_at_least_one_approval": float(1.0 - np.prod(1.0 - chosen_p)),
+                "expected_value_per_cny": float((chosen_p * s.value[at]).sum()),
+            },
+            "reservation_attempts": attempts,
+        }
+
+
+def _finite(value: float) -> float | None:
+    return value if np.isfinite(value) else None
+
+
+def route(catalogue: CompiledCatalogue, applicant: Applicant, *, k: int,
+          usage_of: UsageReader, model, settings: ScoringSettings,
+          full_products: frozenset[int] = frozenset(),
+          full_institutions: frozenset[int] = frozenset()) -> Decision:
+    """Decide where one application goes. ``full_*`` are ids known to be out of capacity
+    even if the counters read otherwise (a reservation just failed on them)."""
+    codes = eligibility.reasons(catalogue, applicant)
+    candidates = np.flatnonzero(codes == eligibility.ELIGIBLE)
+    product_ids = catalogue.product_id[candidates]
+    institution_ids = catalogue.institution_id[candidates]
+    product_cap = catalogue.product_cap[candidates]
+    institution_cap = catalogue.institution_cap[candidates]
+    capped_p, capped_i = np.isfinite(product_cap), np.isfinite(institution_cap)
+    used_p, used_i = np.zeros(len(candidates)), np.zeros(len(candidates))
+    used_p[capped_p], used_i[capped_i] = usage_of(product_ids[capped_p],
+                                                  institution_ids[capped_i])
+    product_full = used_p >= product_cap
+    institution_full = used_i >= institution_cap
+    if full_products:
+        product_full |= np.isin(product_ids, list(full_products))
+    if full_institutions:
+        institution_full |= np.isin(institution_ids, list(full_institutions))
+    codes[candidates[institution_full]] = eligibility.INSTITUTION_CAP_EXHAUSTED
+    codes[candidates[product_full]] = eligibility.CAP_EXHAUSTED
+    eligible = candidates[~(product_full | institution_full)]
+
+    scores = score(catalogue, applicant, eligible, model, settings)
+    picked = select(scores.score, catalogue.institution_index[eligible], k)
+    return Decision(catalogue=catalogue, codes=codes, scores=scores, chosen=eligible[picked],
+                    k=k)

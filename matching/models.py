@@ -1,0 +1,135 @@
+"""Applications, the routings chosen for them, the trace of each decision, and the daily
+capacity counters that routing reserves from."""
+
+import enum
+from datetime import date, datetime
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    Date,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.orm import Mapped, mapped_column
+
+from core.db import Base, UTCDateTime, enum_column, utcnow
+from products.models import Channel, TermUnit
+
+DOCUMENT = JSON().with_variant(postgresql.JSONB(), "postgresql")
+
+
+class ApplicationStatus(enum.StrEnum):
+    ROUTED = "routed"          # waiting for the routed institutions' decisions
+    NO_MATCH = "no_match"      # no product could take it; the reasons are in not_routed
+
+
+OPEN_STATUSES = (ApplicationStatus.ROUTED,)
+
+
+class Purpose(enum.StrEnum):
+    CONSUMPTION = "consumption"
+    EDUCATION = "education"
+    MEDICAL = "medical"
+    TRAVEL = "travel"
+    HOME = "home"
+    BUSINESS = "business"
+    DEBT_CONSOLIDATION = "debt_consolidation"
+    OTHER = "other"
+
+
+class RoutingStatus(enum.StrEnum):
+    PENDING = "pending"
+
+
+class UsageScope(enum.StrEnum):
+    PRODUCT = "product"
+    INSTITUTION = "institution"
+
+
+class Application(Base):
+    __tablename__ = "applications"
+    __table_args__ = (
+        UniqueConstraint("api_key_id", "idempotency_key"),
+        Index("ix_applications_applicant", "api_key_id", "external_id", "created_at"),
+        CheckConstraint("amount > 0", name="amount_positive"),
+        CheckConstraint("term > 0", name="term_positive"),
+    )
+
+    id: Mapped[str] = mapped_column(String(26), primary_key=True)
+    api_key_id: Mapped[int] = mapped_column(ForeignKey("api_keys.id", ondelete="RESTRICT"))
+    idempotency_key: Mapped[str] = mapped_column(String(255))
+    request_hash: Mapped[str] = mapped_column(String(64))
+    external_id: Mapped[str] = mapped_column(String(100))
+    applicant: Mapped[dict] = mapped_column(DOCUMENT)
+    amount: Mapped[int] = mapped_column(BigInteger)
+    term: Mapped[int] = mapped_column(Integer)
+    term_unit: Mapped[TermUnit] = mapped_column(enum_column(TermUnit, length=10))
+    purpose: Mapped[Purpose] = mapped_column(enum_column(Purpose))
+    channel: Mapped[Channel] = mapped_column(enum_column(Channel))
+    consent_version: Mapped[str] = mapped_column(String(40))
+    consent_given_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    status: Mapped[ApplicationStatus] = mapped_column(enum_column(ApplicationStatus))
+    wave: Mapped[int] = mapped_column(Integer, default=1)
+    catalogue_version: Mapped[int] = mapped_column(BigInteger)
+    response: Mapped[dict] = mapped_column(DOCUMENT)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class Routing(Base):
+    """One product an application was sent to, with the capacity it reserved."""
+
+    __tablename__ = "routings"
+    __table_args__ = (
+        UniqueConstraint("application_id", "product_id"),
+        Index("ix_routings_inbox", "institution_id", "status", "id"),
+        CheckConstraint("approval_probability >= 0 AND approval_probability <= 1",
+                        name="probability_range"),
+    )
+
+    id: Mapped[str] = mapped_column(String(26), primary_key=True)
+    application_id: Mapped[str] = mapped_column(
+        ForeignKey("applications.id", ondelete="RESTRICT"), index=True)
+    wave: Mapped[int] = mapped_column(Integer)
+    rank: Mapped[int] = mapped_column(Integer)
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id", ondelete="RESTRICT"))
+    institution_id: Mapped[int] = mapped_column(
+        ForeignKey("institutions.id", ondelete="RESTRICT"))
+    status: Mapped[RoutingStatus] = mapped_column(enum_column(RoutingStatus))
+    approval_probability: Mapped[float] = mapped_column(Float)
+    score: Mapped[float] = mapped_column(Float)
+    capacity_day: Mapped[date] = mapped_column(Date)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class RoutingTrace(Base):
+    """The whole decision of one routing wave, as the engine saw it."""
+
+    __tablename__ = "routing_traces"
+
+    application_id: Mapped[str] = mapped_column(
+        ForeignKey("applications.id", ondelete="RESTRICT"), primary_key=True)
+    wave: Mapped[int] = mapped_column(Integer, primary_key=True)
+    catalogue_version: Mapped[int] = mapped_column(BigInteger)
+    body: Mapped[dict] = mapped_column(DOCUMENT)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class DailyUsage(Base):
+    """Applications routed to one product or institution on one local day (caps reset at
+    local midnight in ``CAP_TIMEZONE`` simply because a new day has new rows)."""
+
+    __tablename__ = "daily_usage"
+    __table_args__ = (CheckConstraint("applications >= 0", name="applications_nonnegative"),)
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    scope: Mapped[UsageScope] = mapped_column(enum_column(UsageScope), primary_key=True)
+    object_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    applications: Mapped[int] = mapped_column(Integer, default=0)
