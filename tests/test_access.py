@@ -26,9 +26,13 @@ ENDPOINTS = [
     ("get", "/v1/audit"), ("get", "/v1/keys"), ("post", "/v1/keys"),
     ("delete", "/v1/keys/1"),
 ]
+APPLICATION_ENDPOINTS = [
+    ("post", "/v1/applications"), ("get", "/v1/applications/" + "0" * 26),
+    ("get", "/v1/applications/" + "0" * 26 + "/trace"),
+]
 
 
-@pytest.mark.parametrize("method, path", ENDPOINTS)
+@pytest.mark.parametrize("method, path", ENDPOINTS + APPLICATION_ENDPOINTS)
 @pytest.mark.parametrize("header", [None, "Bearer", "Bearer lm_nope_nope", "Basic abc",
                                     "Bearer not-a-key"])
 def test_no_or_bad_key_is_401(client, method, path, header):

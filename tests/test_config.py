@@ -30,8 +30,33 @@ def test_environment(monkeypatch):
 @pytest.mark.parametrize("variable, value", [
     ("LENDMATCH_APR_CAP", "lots"), ("LENDMATCH_APR_CAP", "1.5"),
     ("LENDMATCH_PRODUCTS_PER_APPLICATION", "0"), ("LENDMATCH_CAP_TIMEZONE", "Mars/Olympus"),
+    ("LENDMATCH_PRODUCTS_PER_CHANNEL", "ecommerce"),
+    ("LENDMATCH_PRODUCTS_PER_CHANNEL", "tv=3"),
+    ("LENDMATCH_PRODUCTS_PER_CHANNEL", "app=0"),
+    ("LENDMATCH_COOLDOWN_SECONDS", "-1"), ("LENDMATCH_INQUIRY_COST", "-0.1"),
+    ("LENDMATCH_PLATFORM_FEE_RATE", "inf"), ("LENDMATCH_VALUE_WEIGHT", "nan"),
 ])
 def test_bad_settings_stop_start_up_with_a_clear_message(monkeypatch, variable, value):
     monkeypatch.setenv(variable, value)
     with pytest.raises(ConfigurationError):
         create_app()
+
+
+def test_routing_settings_from_the_environment(monkeypatch):
+    monkeypatch.setenv("LENDMATCH_PRODUCTS_PER_CHANNEL", "ecommerce=3, app=4")
+    monkeypatch.setenv("LENDMATCH_COOLDOWN_SECONDS", "600")
+    monkeypatch.setenv("LENDMATCH_INQUIRY_COST", "0.05")
+    app = create_app()
+    context = app.extensions["lendmatch.routing"]
+    assert context.products_for("ecommerce") == 3
+    assert context.products_for("app") == 4
+    assert context.products_for("travel") == 5
+    assert context.cooldown.total_seconds() == 600
+    assert context.settings.inquiry_cost == 0.05
+
+
+def test_the_configured_channels_are_the_products_channels():
+    from core.config import CHANNELS
+    from products.models import Channel
+
+    assert {c.value for c in Channel} == CHANNELS
