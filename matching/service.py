@@ -3,11 +3,11 @@ transaction; the hot path uses Core statements over the compiled catalogue."""
 
 from datetime import datetime
 
-from sqlalchemy import and_, insert, or_, select
+from sqlalchemy import and_, bindparam, insert, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from core.db import transaction
+from core.db import UTCDateTime, transaction
 from core.errors import IdempotencyKeyReused, NotFound
 from core.ids import new_id
 from core.principal import Principal, Role
@@ -52,18 +52,27 @@ def apply(session: Session, who: Principal, body: dict, *, request_hash: str,
         return earlier
 
 
+# Hot-path statements, built once: each request only binds values.
+_EARLIER = (
+    select(Application.id, Application.idempotency_key, Application.request_hash,
+           Application.response)
+    .where(Application.api_key_id == bindparam("key_id"),
+           or_(Application.idempotency_key == bindparam("idempotency_key"),
+               and_(Application.external_id == bindparam("external_id"),
+                    Application.status.in_(OPEN_STATUSES),
+                    Application.created_at >= bindparam("since", type_=UTCDateTime))))
+    .order_by(Application.created_at.desc())
+)
+_INSERT_APPLICATION = insert(Application.__table__)
+_INSERT_ROUTINGS = insert(Routing.__table__)
+_INSERT_TRACE = insert(RoutingTrace.__table__)
+
+
 def _earlier(session, who, body, idempotency_key, request_hash, now, context):
-    external_id = body["applicant"]["external_id"]
-    rows = session.execute(
-        select(Application.id, Application.idempotency_key, Application.request_hash,
-               Application.response)
-        .where(Application.api_key_id == who.key_id,
-               or_(Application.idempotency_key == idempotency_key,
-                   and_(Application.external_id == external_id,
-                        Application.status.in_(OPEN_STATUSES),
-                        Application.created_at >= now - context.cooldown)))
-        .order_by(Application.created_at.desc())
-    ).all()
+    rows = session.connection().execute(_EARLIER, {
+        "key_id": who.key_id, "idempotency_key": idempotency_key,
+        "external_id": body["applicant"]["external_id"], "since": now - context.cooldown,
+    }).all()
     for row in rows:
         if row.idempotency_key == idempotency_key:
             if row.request_hash != request_hash:
@@ -107,7 +116,8 @@ def _route_and_store(session, who, body, request_hash, idempotency_key, now, con
     status = ApplicationStatus.ROUTED if routings else ApplicationStatus.NO_MATCH
     response = _response(application_id, status, body, now, decision, routings)
     person, loan, consent = body["applicant"], body["request"], body["consent"]
-    session.execute(insert(Application).values(
+    connection = session.connection()
+    connection.execute(_INSERT_APPLICATION, dict(
         id=application_id, api_key_id=who.key_id, idempotency_key=idempotency_key,
         request_hash=request_hash, external_id=person["external_id"],
         applicant=_stored_applicant(person), amount=loan["amount"], term=loan["term"],
@@ -116,10 +126,10 @@ def _route_and_store(session, who, body, request_hash, idempotency_key, now, con
         status=status, wave=FIRST_WAVE, catalogue_version=catalogue.version,
         response=response, created_at=now, updated_at=now))
     if routings:
-        session.execute(insert(Routing), routings)
+        connection.execute(_INSERT_ROUTINGS, routings)
     trace = decision.trace(model_name=getattr(context.model, "name", "model"),
                            settings=context.settings, applicant=applicant, attempts=attempts)
-    session.execute(insert(RoutingTrace).values(
+    connection.execute(_INSERT_TRACE, dict(
         application_id=application_id, wave=FIRST_WAVE, catalogue_version=catalogue.version,
         body={"application_id": application_id, "wave": FIRST_WAVE,
               "decided_at": now.isoformat(), **trace},

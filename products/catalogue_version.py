@@ -18,9 +18,14 @@ class CatalogueVersion(Base):
     version: Mapped[int] = mapped_column(BigInteger)
 
 
+_CURRENT = select(CatalogueVersion.__table__.c.version).where(
+    CatalogueVersion.__table__.c.id == 1)
+
+
 def current(session: Session) -> int:
-    """The committed version as this session sees it (0 before the first change)."""
-    return session.scalar(select(CatalogueVersion.version).where(CatalogueVersion.id == 1)) or 0
+    """The committed version as this session sees it (0 before the first change). Read on
+    every routing request, so a Core statement built once."""
+    return session.connection().execute(_CURRENT).scalar() or 0
 
 
 def bump(session: Session) -> None:
