@@ -13,6 +13,7 @@
 | ``LENDMATCH_APR_BENEFIT_WEIGHT``     | ``1.0`` (borrower's gain per point below the APR cap) |
 | ``LENDMATCH_VALUE_WEIGHT``           | ``1.0`` (expected value against reach) |
 | ``LENDMATCH_INQUIRY_COST``           | ``0.0`` (a product is routed only if its score beats it) |
+| ``LENDMATCH_USAGE_REFRESH_SECONDS``  | ``1.0`` (how old a worker's view of daily caps may be) |
 
 Within the cool-down, an applicant (``external_id``) who already has an open application
 gets that one back instead of new credit inquiries.
@@ -40,6 +41,7 @@ DEFAULTS = {
     "APR_BENEFIT_WEIGHT": 1.0,
     "VALUE_WEIGHT": 1.0,
     "INQUIRY_COST": 0.0,
+    "USAGE_REFRESH_SECONDS": 1.0,
 }
 
 
@@ -65,6 +67,7 @@ ENVIRONMENT = {
     "LENDMATCH_APR_BENEFIT_WEIGHT": ("APR_BENEFIT_WEIGHT", float),
     "LENDMATCH_VALUE_WEIGHT": ("VALUE_WEIGHT", float),
     "LENDMATCH_INQUIRY_COST": ("INQUIRY_COST", float),
+    "LENDMATCH_USAGE_REFRESH_SECONDS": ("USAGE_REFRESH_SECONDS", float),
 }
 
 
@@ -104,7 +107,8 @@ def check(config: Mapping) -> None:
             raise ConfigurationError(f"products per application for {channel} must be >= 1")
     if config["COOLDOWN_SECONDS"] < 0:
         raise ConfigurationError("the cool-down cannot be negative")
-    for key in ("PLATFORM_FEE_RATE", "APR_BENEFIT_WEIGHT", "VALUE_WEIGHT", "INQUIRY_COST"):
+    for key in ("PLATFORM_FEE_RATE", "APR_BENEFIT_WEIGHT", "VALUE_WEIGHT", "INQUIRY_COST",
+                "USAGE_REFRESH_SECONDS"):
         if not 0 <= config[key] < float("inf"):
             raise ConfigurationError(f"{key} must be a finite number >= 0, got {config[key]}")
     try:

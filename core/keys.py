@@ -11,7 +11,7 @@ import re
 import secrets
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, String, select
+from sqlalchemy import CheckConstraint, ForeignKey, String, bindparam, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from core import audit
@@ -85,11 +85,17 @@ def revoke(session: Session, who: Principal, key_id: int) -> ApiKey:
     return row
 
 
+# Every request authenticates: a Core statement built once, not an ORM load.
+_KEYS = ApiKey.__table__
+_BY_PREFIX = select(_KEYS.c.id, _KEYS.c.key_hash, _KEYS.c.role, _KEYS.c.institution_id,
+                    _KEYS.c.label, _KEYS.c.revoked_at).where(_KEYS.c.prefix == bindparam("p"))
+
+
 def authenticate(session: Session, key: str) -> Principal | None:
     parts = key.split("_", 2)
     row = None
     if len(parts) == 3 and parts[0] == "lm" and PREFIX.fullmatch(parts[1]):
-        row = session.scalar(select(ApiKey).where(ApiKey.prefix == parts[1]))
+        row = session.connection().execute(_BY_PREFIX, {"p": parts[1]}).first()
     # Compare even when no row matched, so a wrong prefix costs what a wrong secret does.
     expected = row.key_hash if row is not None else "0" * 64
     if not hmac.compare_digest(_hash(key), expected) or row is None or row.revoked_at:

@@ -1,16 +1,22 @@
-"""Daily application caps: reading what is used, and reserving atomically.
+"""Daily application caps: what routing believes is used, and reserving atomically.
 
-A reservation is one conditional ``UPDATE ... SET applications = applications + 1 WHERE
+**Reserving** is one conditional ``UPDATE ... SET applications = applications + 1 WHERE
 applications < cap`` over the chosen products' and institutions' rows, with the cap read
 live from the catalogue tables. Concurrent routers cannot both take the last unit: on
 PostgreSQL the second waits for the first's row lock and then re-checks the condition
 against the committed count; SQLite runs one writer at a time. Rows are locked in one
-global order (scope, id), so two routers never wait on each other in a cycle.
+global order (scope, id), so two routers never wait on each other in a cycle; should
+PostgreSQL still detect a deadlock, the client gets a retriable 503.
 
-The statements are built once with expanding parameters, so each request only binds
-values (this is the hot path).
+**Choosing** uses ``UsageView``, this process's picture of today's counters: re-read
+from the database at most every ``max_age`` seconds, moved forward by this process's own
+reservations, and told at once when a reservation finds a cap full. A stale picture can
+only make a reservation fail; the router then rolls back and chooses again without that
+product, so the caps hold exactly while the request path saves a query.
 """
 
+import threading
+import time
 from datetime import date
 
 import numpy as np
@@ -26,13 +32,14 @@ USAGE = DailyUsage.__table__
 UNLIMITED = 2**31 - 1
 PRODUCT, INSTITUTION = UsageScope.PRODUCT.value, UsageScope.INSTITUTION.value
 
+_TODAY = select(USAGE.c.scope, USAGE.c.object_id, USAGE.c.applications).where(
+    USAGE.c.day == bindparam("on_day"))
 _ROWS = and_(USAGE.c.day == bindparam("on_day"), or_(
     and_(USAGE.c.scope == UsageScope.PRODUCT,
          USAGE.c.object_id.in_(bindparam("product_ids", expanding=True))),
     and_(USAGE.c.scope == UsageScope.INSTITUTION,
          USAGE.c.object_id.in_(bindparam("institution_ids", expanding=True))),
 ))
-_READ = select(USAGE.c.scope, USAGE.c.object_id, USAGE.c.applications).where(_ROWS)
 _ENSURE = {
     name: dialect.insert(USAGE).on_conflict_do_nothing(
         index_elements=["day", "scope", "object_id"])
@@ -58,43 +65,77 @@ _TAKE = (
 )
 
 
-def used(session: Session, day: date, product_ids: np.ndarray,
-         institution_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Applications already routed today, aligned with the two id arrays."""
-    product_used = np.zeros(len(product_ids))
-    institution_used = np.zeros(len(institution_ids))
-    if len(product_ids) == 0 and len(institution_ids) == 0:
-        return product_used, institution_used
-    rows = session.connection().execute(_READ, {
-        "on_day": day, "product_ids": product_ids.tolist(),
-        "institution_ids": institution_ids.tolist()}).all()
-    counts = {PRODUCT: {}, INSTITUTION: {}}
-    for scope, object_id, applications in rows:
-        counts[str(scope)][object_id] = applications
-    if counts[PRODUCT]:
-        lookup = counts[PRODUCT]
-        product_used = np.array([lookup.get(i, 0) for i in product_ids.tolist()], dtype=float)
-    if counts[INSTITUTION]:
-        lookup = counts[INSTITUTION]
-        institution_used = np.array([lookup.get(i, 0) for i in institution_ids.tolist()],
-                                    dtype=float)
-    return product_used, institution_used
+class UsageView:
+    """This process's picture of today's counters (see the module's docstring)."""
+
+    def __init__(self, max_age_seconds: float = 1.0, clock=time.monotonic):
+        self.max_age = max_age_seconds
+        self.clock = clock
+        self._day: date | None = None
+        self._read_at = -float("inf")
+        self._counts: dict[tuple[str, int], float] = {}
+        self._lock = threading.Lock()
+
+    def used(self, session: Session, day: date, product_ids: np.ndarray,
+             institution_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Applications believed routed today, aligned with the two id arrays."""
+        if day != self._day or self.clock() - self._read_at > self.max_age:
+            self._refresh(session, day)
+        counts = self._counts
+        return (np.array([counts.get((PRODUCT, i), 0) for i in product_ids.tolist()],
+                         dtype=float),
+                np.array([counts.get((INSTITUTION, i), 0) for i in institution_ids.tolist()],
+                         dtype=float))
+
+    def _refresh(self, session: Session, day: date) -> None:
+        with self._lock:
+            rows = session.connection().execute(_TODAY, {"on_day": day}).all()
+            self._counts = {(str(scope), object_id): used for scope, object_id, used in rows}
+            self._day, self._read_at = day, self.clock()
+
+    def reserved(self, day: date, product_ids: list[int], institution_ids: list[int]) -> None:
+        """Our own reservation committed: count it without waiting for the next read."""
+        if day != self._day:
+            return
+        for key in [(PRODUCT, i) for i in product_ids] + [(INSTITUTION, i)
+                                                           for i in institution_ids]:
+            self._counts[key] = self._counts.get(key, 0) + 1
+
+    def full(self, day: date, product_ids, institution_ids) -> None:
+        """A reservation found these caps full: believe it until the next read."""
+        if day != self._day:
+            return
+        for key in [(PRODUCT, i) for i in product_ids] + [(INSTITUTION, i)
+                                                           for i in institution_ids]:
+            self._counts[key] = float("inf")
 
 
 def reserve(session: Session, day: date, product_ids: list[int],
             institution_ids: list[int]) -> tuple[set[int], set[int]]:
     """Take one unit of each product's and institution's cap for ``day``, inside the
     caller's transaction. Returns the product and institution ids whose cap was already
-    full; if either is non-empty the caller must roll back and choose again."""
+    full; if either is non-empty the caller must roll back and choose again.
+
+    The counters' rows usually exist (one is made per product and institution per day),
+    so the common case is a single UPDATE; rows missing from it are created and taken
+    in a second pass."""
     connection = session.connection()
-    wanted = sorted([(PRODUCT, i) for i in product_ids]
-                    + [(INSTITUTION, i) for i in institution_ids])
-    connection.execute(_ENSURE[connection.dialect.name],
-                       [{"day": day, "scope": scope, "object_id": object_id,
-                         "applications": 0} for scope, object_id in wanted])
-    taken = connection.execute(_TAKE, {"on_day": day, "product_ids": list(product_ids),
-                                       "institution_ids": list(institution_ids)}).all()
-    got = {(str(scope), object_id) for scope, object_id in taken}
-    full = [pair for pair in wanted if pair not in got]
+    wanted = {(PRODUCT, i) for i in product_ids} | {(INSTITUTION, i) for i in institution_ids}
+    got = _take(connection, day, wanted)
+    if got != wanted:
+        missing = sorted(wanted - got)
+        connection.execute(_ENSURE[connection.dialect.name],
+                           [{"day": day, "scope": scope, "object_id": object_id,
+                             "applications": 0} for scope, object_id in missing])
+        got |= _take(connection, day, set(missing))
+    full = wanted - got
     return ({i for scope, i in full if scope == PRODUCT},
             {i for scope, i in full if scope == INSTITUTION})
+
+
+def _take(connection, day: date, pairs: set[tuple[str, int]]) -> set[tuple[str, int]]:
+    taken = connection.execute(_TAKE, {
+        "on_day": day,
+        "product_ids": [i for scope, i in pairs if scope == PRODUCT],
+        "institution_ids": [i for scope, i in pairs if scope == INSTITUTION]}).all()
+    return {(str(scope), object_id) for scope, object_id in taken}

@@ -7,6 +7,7 @@ Collaborators come in as arguments: ``usage_of`` reads today's capacity counters
 
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -36,12 +37,13 @@ class Decision:
     chosen: np.ndarray      # catalogue positions, best first
     k: int
 
-    @property
+    @cached_property
     def chosen_in_scores(self) -> np.ndarray:
         """Where each chosen product sits in ``scores``' arrays."""
         return np.searchsorted(self.scores.index, self.chosen)
 
-    def not_chosen_reasons(self) -> dict[str, np.ndarray]:
+    @cached_property
+    def not_chosen(self) -> dict[str, np.ndarray]:
         """Eligible products left out, by why (catalogue positions)."""
         left = np.setdiff1d(self.scores.index, self.chosen)
         at = np.searchsorted(self.scores.index, left)
@@ -51,17 +53,23 @@ class Decision:
         return {"below_inquiry_cost": left[low], "institution_already_routed": left[same],
                 "outranked": left[~low & ~same]}
 
+    @cached_property
     def excluded(self) -> dict[str, np.ndarray]:
         """Products failing a rule or out of capacity, by reason (catalogue positions)."""
-        found = {}
-        for code in np.unique(self.codes[self.codes != eligibility.ELIGIBLE]).tolist():
-            found[eligibility.REASONS[code]] = np.flatnonzero(self.codes == code)
-        return found
+        left_out = np.flatnonzero(self.codes != eligibility.ELIGIBLE)
+        if len(left_out) == 0:
+            return {}
+        codes = self.codes[left_out]
+        order = np.argsort(codes, kind="stable")
+        codes, left_out = codes[order], left_out[order]
+        starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]])
+        ends = [*starts[1:].tolist(), len(codes)]
+        return {eligibility.REASONS[codes[a]]: left_out[a:b]
+                for a, b in zip(starts, ends, strict=True)}
 
     def not_routed_counts(self) -> dict[str, int]:
-        counts = {reason: len(p) for reason, p in self.excluded().items()}
-        counts.update({reason: len(p) for reason, p in self.not_chosen_reasons().items()
-                       if len(p)})
+        counts = {reason: len(p) for reason, p in self.excluded.items()}
+        counts.update({reason: len(p) for reason, p in self.not_chosen.items() if len(p)})
         return counts
 
     def trace(self, *, model_name: str, settings: ScoringSettings, applicant: Applicant,
@@ -90,9 +98,9 @@ class Decision:
             "applicant_features": {"debt_to_income": _finite(applicant.debt_to_income),
                                    "has_credit_score": applicant.has_score,
                                    "term_days": applicant.term_days},
-            "excluded": {r: ids[p].tolist() for r, p in self.excluded().items()},
+            "excluded": {r: ids[p].tolist() for r, p in self.excluded.items()},
             "eligible": eligible,
-            "not_chosen": {r: ids[p].tolist() for r, p in self.not_chosen_reasons().items()},
+            "not_chosen": {r: ids[p].tolist() for r, p in self.not_chosen.items()},
             "chosen": [{"rank": rank, "product_id": int(ids[pos]),
                         "institution_id": int(cat.institution_id[pos]),
                         "probability": float(p), "score": float(sc)}

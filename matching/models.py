@@ -19,7 +19,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Mapped, mapped_column
 
-from core.db import Base, UTCDateTime, enum_column, utcnow
+from core.db import Base, CompressedJSON, UTCDateTime, enum_column, utcnow
 from products.models import Channel, TermUnit
 
 DOCUMENT = JSON().with_variant(postgresql.JSONB(), "postgresql")
@@ -78,7 +78,7 @@ class Application(Base):
     status: Mapped[ApplicationStatus] = mapped_column(enum_column(ApplicationStatus))
     wave: Mapped[int] = mapped_column(Integer, default=1)
     catalogue_version: Mapped[int] = mapped_column(BigInteger)
-    response: Mapped[dict] = mapped_column(DOCUMENT)
+    response: Mapped[dict] = mapped_column(CompressedJSON)  # replayed, never queried
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
@@ -95,8 +95,9 @@ class Routing(Base):
     )
 
     id: Mapped[str] = mapped_column(String(26), primary_key=True)
+    # Found by application through the unique (application_id, product_id) index.
     application_id: Mapped[str] = mapped_column(
-        ForeignKey("applications.id", ondelete="RESTRICT"), index=True)
+        ForeignKey("applications.id", ondelete="RESTRICT"))
     wave: Mapped[int] = mapped_column(Integer)
     rank: Mapped[int] = mapped_column(Integer)
     product_id: Mapped[int] = mapped_column(ForeignKey("products.id", ondelete="RESTRICT"))
@@ -118,7 +119,7 @@ class RoutingTrace(Base):
         ForeignKey("applications.id", ondelete="RESTRICT"), primary_key=True)
     wave: Mapped[int] = mapped_column(Integer, primary_key=True)
     catalogue_version: Mapped[int] = mapped_column(BigInteger)
-    body: Mapped[dict] = mapped_column(DOCUMENT)
+    body: Mapped[dict] = mapped_column(CompressedJSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

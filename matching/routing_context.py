@@ -5,6 +5,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from core.db import utcnow
+from matching.capacity import UsageView
 from matching.catalogue import CatalogueCache
 from matching.prior import RulesDepthPrior
 from matching.scoring import ScoringSettings
@@ -18,6 +19,7 @@ class RoutingContext:
     k_per_channel: dict[str, int]
     cooldown: timedelta
     cap_timezone: ZoneInfo
+    usage: UsageView = field(default_factory=UsageView)
     model: object = field(default_factory=RulesDepthPrior)
     clock: object = utcnow
 
@@ -27,7 +29,8 @@ class RoutingContext:
                    k=config["PRODUCTS_PER_APPLICATION"],
                    k_per_channel=dict(config["PRODUCTS_PER_CHANNEL"]),
                    cooldown=timedelta(seconds=config["COOLDOWN_SECONDS"]),
-                   cap_timezone=ZoneInfo(config["CAP_TIMEZONE"]))
+                   cap_timezone=ZoneInfo(config["CAP_TIMEZONE"]),
+                   usage=UsageView(config["USAGE_REFRESH_SECONDS"]))
 
     def products_for(self, channel: str) -> int:
         return self.k_per_channel.get(channel, self.k)

@@ -42,8 +42,10 @@ def apply(session: Session, who: Principal, body: dict, *, request_hash: str,
         return earlier
     try:
         with transaction(session):
-            return _route_and_store(session, who, body, request_hash, idempotency_key, now,
-                                    context), Outcome.CREATED
+            response, reservation = _route_and_store(session, who, body, request_hash,
+                                                     idempotency_key, now, context)
+        context.usage.reserved(*reservation)
+        return response, Outcome.CREATED
     except IntegrityError:
         # A concurrent request with the same key won the insert; answer as it did.
         earlier = _earlier(session, who, body, idempotency_key, request_hash, now, context)
@@ -64,7 +66,8 @@ _EARLIER = (
     .order_by(Application.created_at.desc())
 )
 _INSERT_APPLICATION = insert(Application.__table__)
-_INSERT_ROUTINGS = insert(Routing.__table__)
+# RETURNING makes SQLAlchemy send the rows as one multi-row INSERT, not one per routing.
+_INSERT_ROUTINGS = insert(Routing.__table__).returning(Routing.__table__.c.id)
 _INSERT_TRACE = insert(RoutingTrace.__table__)
 
 
@@ -88,53 +91,68 @@ def _route_and_store(session, who, body, request_hash, idempotency_key, now, con
     applicant = from_body(body)
     day = context.capacity_day(now)
     k = context.products_for(str(body["channel"]))
+    application_id = new_id()
     full_products, full_institutions = set(), set()
-    attempts = 0
+    attempt = 0
     while True:
-        attempts += 1
+        attempt += 1
         decision = engine.route(
             catalogue, applicant, k=k, model=context.model, settings=context.settings,
-            usage_of=lambda p, i: capacity.used(session, day, p, i),
+            usage_of=lambda p, i: context.usage.used(session, day, p, i),
             full_products=frozenset(full_products),
             full_institutions=frozenset(full_institutions))
-        chosen = decision.chosen
-        if len(chosen) == 0:
+        # Everything is prepared before the first write: on SQLite the write lock is held
+        # from the reservation to the commit, so that stretch must be short.
+        rows = _rows(who, body, request_hash, idempotency_key, now, context,
+                     application_id, day, decision, applicant, attempt)
+        chosen_products = catalogue.product_id[decision.chosen].tolist()
+        chosen_institutions = catalogue.institution_id[decision.chosen].tolist()
+        if not chosen_products:
             break
-        products, institutions = capacity.reserve(
-            session, day, catalogue.product_id[chosen].tolist(),
-            catalogue.institution_id[chosen].tolist())
+        products, institutions = capacity.reserve(session, day, chosen_products,
+                                                  chosen_institutions)
         if not products and not institutions:
             break
-        # Someone took the last unit between our read and our reservation: undo this
-        # attempt's reservations and choose again without those products.
+        # A cap filled up since this process last looked: undo this attempt's
+        # reservations and choose again without those products.
         session.rollback()
+        context.usage.full(day, products, institutions)
         full_products |= products
         full_institutions |= institutions
 
-    application_id = new_id()
+    application, routings, trace = rows
+    connection = session.connection()
+    connection.execute(_INSERT_APPLICATION, application)
+    if routings:
+        connection.execute(_INSERT_ROUTINGS, routings)
+    connection.execute(_INSERT_TRACE, trace)
+    return application["response"], (day, chosen_products, chosen_institutions)
+
+
+def _rows(who, body, request_hash, idempotency_key, now, context, application_id,
+          day, decision, applicant, attempt) -> tuple[dict, list[dict], dict]:
+    """The application, routing and trace rows this decision would write."""
+    catalogue = decision.catalogue
     routings = _routings(decision, application_id, day, now)
     status = ApplicationStatus.ROUTED if routings else ApplicationStatus.NO_MATCH
     response = _response(application_id, status, body, now, decision, routings)
     person, loan, consent = body["applicant"], body["request"], body["consent"]
-    connection = session.connection()
-    connection.execute(_INSERT_APPLICATION, dict(
+    application = dict(
         id=application_id, api_key_id=who.key_id, idempotency_key=idempotency_key,
         request_hash=request_hash, external_id=person["external_id"],
         applicant=_stored_applicant(person), amount=loan["amount"], term=loan["term"],
         term_unit=loan["term_unit"], purpose=loan["purpose"], channel=body["channel"],
         consent_version=consent["version"], consent_given_at=consent["given_at"],
         status=status, wave=FIRST_WAVE, catalogue_version=catalogue.version,
-        response=response, created_at=now, updated_at=now))
-    if routings:
-        connection.execute(_INSERT_ROUTINGS, routings)
+        response=response, created_at=now, updated_at=now)
     trace = decision.trace(model_name=getattr(context.model, "name", "model"),
-                           settings=context.settings, applicant=applicant, attempts=attempts)
-    connection.execute(_INSERT_TRACE, dict(
+                           settings=context.settings, applicant=applicant, attempts=attempt)
+    trace_row = dict(
         application_id=application_id, wave=FIRST_WAVE, catalogue_version=catalogue.version,
         body={"application_id": application_id, "wave": FIRST_WAVE,
               "decided_at": now.isoformat(), **trace},
-        created_at=now))
-    return response
+        created_at=now)
+    return application, routings, trace_row
 
 
 def _stored_applicant(person: dict) -> dict:

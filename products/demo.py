@@ -166,21 +166,36 @@ def _product(rng: random.Random, kind: str, product_type: str, brand: str,
     }
 
 
-def generate(seed: int) -> list[tuple[dict, list[dict]]]:
-    """The demo catalogue for ``seed``: institutions, each with its products (API bodies)."""
+DEFAULT_INSTITUTIONS = sum(count for _, count, _, _ in KINDS)
+
+
+def generate(seed: int, institutions: int = DEFAULT_INSTITUTIONS,
+             products: int | None = None) -> list[tuple[dict, list[dict]]]:
+    """The demo catalogue for ``seed``: institutions, each with its products (API bodies).
+    ``institutions`` keeps the mix of kinds; ``products`` fixes the total (spread evenly)
+    instead of each institution's usual random count."""
     rng = random.Random(seed)
     brands: set[str] = set()
     catalogue = []
-    for kind, count, nationwide_share, (fewest, most) in KINDS:
+    counts = [max(1, round(count * institutions / DEFAULT_INSTITUTIONS))
+              for _, count, _, _ in KINDS]
+    counts[counts.index(max(counts))] += institutions - sum(counts)
+    total = sum(counts)
+    for (kind, _, nationwide_share, (fewest, most)), count in zip(KINDS, counts,
+                                                                 strict=True):
         for _ in range(count):
             brand = _brand(rng, brands)
             institution = _institution(rng, kind, brand, rng.random() < nationwide_share)
             names: set[str] = set()
             offered = TYPES_BY_KIND[kind]
-            products = [_product(rng, kind, rng.choice(offered), brand,
-                                 institution["licensed_regions"], names)
-                        for _ in range(rng.randint(fewest, most))]
-            catalogue.append((institution, products))
+            if products is None:
+                how_many = rng.randint(fewest, most)
+            else:
+                how_many = products // total + (len(catalogue) < products % total)
+            catalogue.append((institution, [
+                _product(rng, kind, rng.choice(offered), brand,
+                         institution["licensed_regions"], names)
+                for _ in range(how_many)]))
     _cover_the_extremes(catalogue)
     return catalogue
 
@@ -196,12 +211,14 @@ def _cover_the_extremes(catalogue) -> None:
                     term_unit="day", apr_max=0.24)
 
 
-def seed(session, seed_value: int, apr_cap: float) -> tuple[int, int]:
+def seed(session, seed_value: int, apr_cap: float, *,
+         institutions: int = DEFAULT_INSTITUTIONS,
+         products: int | None = None) -> tuple[int, int]:
     """Write the demo catalogue in one transaction, validated like API input."""
     who = command_line("seed-demo")
     institution_schema, product_schema = InstitutionIn(), ProductIn()
     products_written = 0
-    catalogue = generate(seed_value)
+    catalogue = generate(seed_value, institutions, products)
     with transaction(session):
         for number, (institution_body, product_bodies) in enumerate(catalogue, 1):
             institution = Institution(**institution_schema.load(institution_body))
@@ -229,17 +246,23 @@ def seed(session, seed_value: int, apr_cap: float) -> tuple[int, int]:
 @uses_database
 @click.option("--seed", "seed_value", default=7, show_default=True, type=int,
               help="the same seed always gives the same catalogue")
+@click.option("--institutions", default=DEFAULT_INSTITUTIONS, show_default=True,
+              type=click.IntRange(len(KINDS), 5000), help="how many institutions")
+@click.option("--products", default=None, type=click.IntRange(1, 50000),
+              help="total products, spread evenly (default: 2 to 6 per institution)")
 @click.option("--keys/--no-keys", "make_keys", default=True, show_default=True,
               help="also create and print demo API keys and an example curl")
-def seed_demo_command(seed_value: int, make_keys: bool) -> None:
+def seed_demo_command(seed_value: int, institutions: int, products: int | None,
+                      make_keys: bool) -> None:
     """Fill an empty catalogue with a realistic demo one (and print demo keys)."""
     session = get_session()
     existing = session.scalar(select(func.count()).select_from(Institution))
     if existing:
         click.echo(f"the catalogue already has {existing} institutions; not seeding again")
     else:
-        institutions, products = seed(session, seed_value, current_app.config["APR_CAP"])
-        click.echo(f"seeded {institutions} institutions and {products} products "
+        written = seed(session, seed_value, current_app.config["APR_CAP"],
+                       institutions=institutions, products=products)
+        click.echo(f"seeded {written[0]} institutions and {written[1]} products "
                    f"(seed {seed_value})")
     if make_keys:
         _print_demo_keys(session)

@@ -5,6 +5,7 @@ import threading
 from conftest import application_body
 from sqlalchemy import func, select
 
+from app import create_app
 from core.db import get_session
 from matching.models import DailyUsage, Routing, UsageScope
 
@@ -68,3 +69,46 @@ def test_caps_hold_under_concurrent_routing(app, borrower_app, create_institutio
     assert len(exhausted) >= CLIENTS * APPLICATIONS_EACH - 2 * CAP
     assert all(body["not_routed"] == {"cap_exhausted": 1, "institution_cap_exhausted": 2}
                for body in exhausted)
+
+
+def test_a_stale_view_of_the_caps_never_over_allocates(database_url, app, ops, borrower_app,
+                                                       create_institution, create_product):
+    """Two workers. The second keeps its view of the counters for an hour; when the first
+    takes the last unit, the second still believes there is room, tries to reserve it,
+    finds it gone, and routes elsewhere in the same request."""
+    scarce = create_institution(name="Scarce")
+    last_one = create_product(scarce["id"], name="One a day", daily_application_cap=1,
+                              apr_min=0.05, rules=RULES)
+    plenty = create_institution(name="Plenty")
+    fallback = create_product(plenty["id"], name="Always", rules=RULES)
+    second = create_app({"DATABASE_URL": database_url, "TESTING": True,
+                         "USAGE_REFRESH_SECONDS": 3600})
+    post_second = second.test_client().post
+
+    def apply(poster, n):
+        return poster("/v1/applications",
+                      json=application_body(applicant={"external_id": f"w{n}"}),
+                      headers={**borrower_app, "Idempotency-Key": f"w{n}"}).json
+
+    # The second worker reads today's counters and takes the only unit (its view: 1 used).
+    assert routed(apply(post_second, 0)) == [last_one["id"], fallback["id"]]
+    # Ops allow one more; the first worker takes it at once.
+    client = app.test_client()
+    client.patch(f"/v1/products/{last_one['id']}", headers=ops,
+                 json={"daily_application_cap": 2, "reason": "test"})
+    assert routed(apply(client.post, 1)) == [last_one["id"], fallback["id"]]
+    # The second worker's view still says 1 of 2 used.
+    late = apply(post_second, 2)
+    assert routed(late) == [fallback["id"]]
+    assert late["not_routed"] == {"cap_exhausted": 1}
+    trace = client.get(f"/v1/applications/{late['id']}/trace", headers=ops).json
+    assert trace["waves"][0]["reservation_attempts"] == 2
+    with app.app_context():
+        used = get_session().scalar(select(DailyUsage.applications).where(
+            DailyUsage.scope == UsageScope.PRODUCT, DailyUsage.object_id == last_one["id"]))
+    assert used == 2
+    second.extensions["lendmatch.engine"].dispose()
+
+
+def routed(body) -> list[int]:
+    return [r["product"]["id"] for r in body["routed"]]

@@ -101,3 +101,15 @@ def test_seeding_an_unmigrated_database_says_what_to_do(fresh_database_url):
     app.extensions["lendmatch.engine"].dispose()
     assert result.exit_code != 0
     assert "db upgrade" in result.output
+
+
+def test_the_catalogue_can_be_sized_for_benchmarks(app, runner):
+    result = runner.invoke(args=["seed-demo", "--institutions", "20", "--products", "90",
+                                 "--no-keys"])
+    assert result.exit_code == 0, result.output
+    assert "seeded 20 institutions and 90 products" in result.output
+    with app.app_context():
+        kinds = Counter(i.kind.value for i in get_session().scalars(select(Institution)))
+    assert set(kinds) == {"bank", "consumer_finance", "microlender", "trust", "other"}
+    too_few = runner.invoke(args=["seed-demo", "--institutions", "2"])
+    assert too_few.exit_code != 0 and "--institutions" in too_few.output

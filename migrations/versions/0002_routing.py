@@ -48,7 +48,7 @@ def upgrade() -> None:
     sa.Column('status', sa.Enum('routed', 'no_match', name='applicationstatus', native_enum=False, create_constraint=True, length=20), nullable=False),
     sa.Column('wave', sa.Integer(), nullable=False),
     sa.Column('catalogue_version', sa.BigInteger(), nullable=False),
-    sa.Column('response', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
+    sa.Column('response', sa.LargeBinary(), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
     sa.CheckConstraint('amount > 0', name=op.f('ck_applications_amount_positive')),
@@ -64,7 +64,7 @@ def upgrade() -> None:
     sa.Column('application_id', sa.String(length=26), nullable=False),
     sa.Column('wave', sa.Integer(), nullable=False),
     sa.Column('catalogue_version', sa.BigInteger(), nullable=False),
-    sa.Column('body', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
+    sa.Column('body', sa.LargeBinary(), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['application_id'], ['applications.id'], name=op.f('fk_routing_traces_application_id_applications'), ondelete='RESTRICT'),
     sa.PrimaryKeyConstraint('application_id', 'wave', name=op.f('pk_routing_traces'))
@@ -89,7 +89,6 @@ def upgrade() -> None:
     sa.UniqueConstraint('application_id', 'product_id', name=op.f('uq_routings_application_id_product_id'))
     )
     with op.batch_alter_table('routings', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_routings_application_id'), ['application_id'], unique=False)
         batch_op.create_index('ix_routings_inbox', ['institution_id', 'status', 'id'], unique=False)
 
 
@@ -97,7 +96,6 @@ def upgrade() -> None:
 def downgrade() -> None:
     with op.batch_alter_table('routings', schema=None) as batch_op:
         batch_op.drop_index('ix_routings_inbox')
-        batch_op.drop_index(batch_op.f('ix_routings_application_id'))
 
     op.drop_table('routings')
     op.drop_table('routing_traces')

@@ -1,0 +1,71 @@
+"""A throwaway PostgreSQL server for benchmarks, from the machine's own packages.
+
+``LENDMATCH_BENCH_POSTGRES_URL`` names an existing server (its database is used as the
+admin database) instead. The server refuses to run as root, so as root its tools run as
+the ``postgres`` user, in a folder that user owns.
+"""
+
+import contextlib
+import glob
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _tools() -> str | None:
+    found = shutil.which("initdb")
+    if found:
+        return os.path.dirname(found)
+    candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin"))
+    return candidates[-1] if candidates else None
+
+
+def _as_postgres(args: list[str]) -> list[str]:
+    return ["runuser", "-u", "postgres", "--", *args] if os.geteuid() == 0 else args
+
+
+@contextlib.contextmanager
+def throwaway_postgres():
+    """Yield an admin URL (``postgresql://…/postgres``), or None if no server can be had."""
+    given = os.environ.get("LENDMATCH_BENCH_POSTGRES_URL")
+    if given:
+        yield given
+        return
+    tools = _tools()
+    if tools is None:
+        yield None
+        return
+    root = tempfile.mkdtemp(prefix="lendmatch-bench-pg-")
+    if os.geteuid() == 0:
+        shutil.chown(root, "postgres")
+    data, port = os.path.join(root, "data"), free_port()
+    run = {"cwd": "/", "check": True, "stdout": subprocess.DEVNULL}
+    subprocess.run(_as_postgres([f"{tools}/initdb", "-D", data, "-A", "trust",
+                                 "-U", "postgres"]), **run)
+    subprocess.run(_as_postgres([
+        f"{tools}/pg_ctl", "-D", data, "-l", os.path.join(root, "log"), "-w", "-o",
+        f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c max_connections=200",
+        "start"]), **run)
+    try:
+        yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
+    finally:
+        subprocess.run(_as_postgres([f"{tools}/pg_ctl", "-D", data, "-m", "fast", "-w",
+                                     "stop"]), cwd="/", stdout=subprocess.DEVNULL)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def create_database(admin_url: str, name: str) -> str:
+    import psycopg
+
+    with psycopg.connect(admin_url, autocommit=True) as connection:
+        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        connection.execute(f'CREATE DATABASE "{name}"')
+    return admin_url.rsplit("/", 1)[0] + "/" + name
