@@ -20,7 +20,7 @@ import time
 from datetime import date
 
 import numpy as np
-from sqlalchemy import and_, bindparam, case, func, or_, select, tuple_, update
+from sqlalchemy import bindparam, case, func, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -34,12 +34,10 @@ PRODUCT, INSTITUTION = UsageScope.PRODUCT.value, UsageScope.INSTITUTION.value
 
 _TODAY = select(USAGE.c.scope, USAGE.c.object_id, USAGE.c.applications).where(
     USAGE.c.day == bindparam("on_day"))
-_ROWS = and_(USAGE.c.day == bindparam("on_day"), or_(
-    and_(USAGE.c.scope == UsageScope.PRODUCT,
-         USAGE.c.object_id.in_(bindparam("product_ids", expanding=True))),
-    and_(USAGE.c.scope == UsageScope.INSTITUTION,
-         USAGE.c.object_id.in_(bindparam("institution_ids", expanding=True))),
-))
+# Whole primary keys, so that every row is found by its index whatever the planner's
+# statistics say (the table fills up from empty every day).
+_ROWS = tuple_(USAGE.c.day, USAGE.c.scope, USAGE.c.object_id).in_(
+    bindparam("keys", expanding=True))
 _ENSURE = {
     name: dialect.insert(USAGE).on_conflict_do_nothing(
         index_elements=["day", "scope", "object_id"])
@@ -54,9 +52,8 @@ _CAP = case(
 )
 _TAKE = (
     update(USAGE)
-    .where(USAGE.c.day == bindparam("on_day"),
-           tuple_(USAGE.c.scope, USAGE.c.object_id).in_(
-               select(USAGE.c.scope, USAGE.c.object_id).where(_ROWS)
+    .where(tuple_(USAGE.c.day, USAGE.c.scope, USAGE.c.object_id).in_(
+               select(USAGE.c.day, USAGE.c.scope, USAGE.c.object_id).where(_ROWS)
                .order_by(USAGE.c.scope, USAGE.c.object_id)
                .with_for_update()),
            USAGE.c.applications < func.coalesce(_CAP, UNLIMITED))
@@ -135,7 +132,5 @@ def reserve(session: Session, day: date, product_ids: list[int],
 
 def _take(connection, day: date, pairs: set[tuple[str, int]]) -> set[tuple[str, int]]:
     taken = connection.execute(_TAKE, {
-        "on_day": day,
-        "product_ids": [i for scope, i in pairs if scope == PRODUCT],
-        "institution_ids": [i for scope, i in pairs if scope == INSTITUTION]}).all()
+        "keys": [(day, scope, object_id) for scope, object_id in sorted(pairs)]}).all()
     return {(str(scope), object_id) for scope, object_id in taken}

@@ -45,13 +45,15 @@ class Decision:
     @cached_property
     def not_chosen(self) -> dict[str, np.ndarray]:
         """Eligible products left out, by why (catalogue positions)."""
-        left = np.setdiff1d(self.scores.index, self.chosen)
-        at = np.searchsorted(self.scores.index, left)
-        group = self.catalogue.institution_index
-        low = self.scores.score[at] <= 0
-        same = np.isin(group[left], group[self.chosen]) & ~low
-        return {"below_inquiry_cost": left[low], "institution_already_routed": left[same],
-                "outranked": left[~low & ~same]}
+        s, group = self.scores, self.catalogue.institution_index
+        left = np.ones(len(s.index), dtype=bool)
+        left[self.chosen_in_scores] = False
+        low = left & (s.score <= 0)
+        routed = np.zeros(group.max() + 1 if len(group) else 0, dtype=bool)
+        routed[group[self.chosen]] = True
+        same = left & ~low & routed[group[s.index]]
+        return {"below_inquiry_cost": s.index[low], "institution_already_routed": s.index[same],
+                "outranked": s.index[left & ~low & ~same]}
 
     @cached_property
     def excluded(self) -> dict[str, np.ndarray]:

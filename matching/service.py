@@ -3,7 +3,7 @@ transaction; the hot path uses Core statements over the compiled catalogue."""
 
 from datetime import datetime
 
-from sqlalchemy import and_, bindparam, insert, or_, select
+from sqlalchemy import bindparam, insert, select, union_all
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -55,15 +55,17 @@ def apply(session: Session, who: Principal, body: dict, *, request_hash: str,
 
 
 # Hot-path statements, built once: each request only binds values.
-_EARLIER = (
-    select(Application.id, Application.idempotency_key, Application.request_hash,
-           Application.response)
-    .where(Application.api_key_id == bindparam("key_id"),
-           or_(Application.idempotency_key == bindparam("idempotency_key"),
-               and_(Application.external_id == bindparam("external_id"),
-                    Application.status.in_(OPEN_STATUSES),
-                    Application.created_at >= bindparam("since", type_=UTCDateTime))))
-    .order_by(Application.created_at.desc())
+_COLUMNS = (Application.id, Application.idempotency_key, Application.request_hash,
+            Application.response, Application.created_at)
+# Two index lookups glued together rather than one OR, which PostgreSQL's generic plan
+# for a prepared statement turned into a scan of the table.
+_EARLIER = union_all(
+    select(*_COLUMNS).where(Application.api_key_id == bindparam("key_id"),
+                            Application.idempotency_key == bindparam("idempotency_key")),
+    select(*_COLUMNS).where(Application.api_key_id == bindparam("key_id"),
+                            Application.external_id == bindparam("external_id"),
+                            Application.created_at >= bindparam("since", type_=UTCDateTime),
+                            Application.status.in_(OPEN_STATUSES)),
 )
 _INSERT_APPLICATION = insert(Application.__table__)
 # RETURNING makes SQLAlchemy send the rows as one multi-row INSERT, not one per routing.
@@ -72,10 +74,10 @@ _INSERT_TRACE = insert(RoutingTrace.__table__)
 
 
 def _earlier(session, who, body, idempotency_key, request_hash, now, context):
-    rows = session.connection().execute(_EARLIER, {
+    rows = sorted(session.connection().execute(_EARLIER, {
         "key_id": who.key_id, "idempotency_key": idempotency_key,
         "external_id": body["applicant"]["external_id"], "since": now - context.cooldown,
-    }).all()
+    }).all(), key=lambda row: row.created_at, reverse=True)
     for row in rows:
         if row.idempotency_key == idempotency_key:
             if row.request_hash != request_hash:
@@ -101,10 +103,16 @@ def _route_and_store(session, who, body, request_hash, idempotency_key, now, con
             usage_of=lambda p, i: context.usage.used(session, day, p, i),
             full_products=frozenset(full_products),
             full_institutions=frozenset(full_institutions))
-        # Everything is prepared before the first write: on SQLite the write lock is held
-        # from the reservation to the commit, so that stretch must be short.
-        rows = _rows(who, body, request_hash, idempotency_key, now, context,
-                     application_id, day, decision, applicant, attempt)
+        # Everything is prepared before the first write, and the counters are reserved
+        # last: their rows are the most contended locks, held from here to the commit.
+        application, routings, trace = _rows(
+            who, body, request_hash, idempotency_key, now, context, application_id, day,
+            decision, applicant, attempt)
+        connection = session.connection()
+        connection.execute(_INSERT_APPLICATION, application)
+        if routings:
+            connection.execute(_INSERT_ROUTINGS, routings)
+        connection.execute(_INSERT_TRACE, trace)
         chosen_products = catalogue.product_id[decision.chosen].tolist()
         chosen_institutions = catalogue.institution_id[decision.chosen].tolist()
         if not chosen_products:
@@ -113,19 +121,12 @@ def _route_and_store(session, who, body, request_hash, idempotency_key, now, con
                                                   chosen_institutions)
         if not products and not institutions:
             break
-        # A cap filled up since this process last looked: undo this attempt's
-        # reservations and choose again without those products.
+        # A cap filled up since this process last looked: undo this attempt entirely
+        # and choose again without those products.
         session.rollback()
         context.usage.full(day, products, institutions)
         full_products |= products
         full_institutions |= institutions
-
-    application, routings, trace = rows
-    connection = session.connection()
-    connection.execute(_INSERT_APPLICATION, application)
-    if routings:
-        connection.execute(_INSERT_ROUTINGS, routings)
-    connection.execute(_INSERT_TRACE, trace)
     return application["response"], (day, chosen_products, chosen_institutions)
 
 

@@ -339,3 +339,16 @@ def test_every_routing_has_its_trace(app, apply, market):
     for n in range(3):
         apply(application_body(applicant={"external_id": f"u-{n}"}))
     assert count(app, RoutingTrace) == count(app, Application) == 3
+
+
+def test_the_answer_has_exactly_the_documented_shape(apply, market):
+    """The view sends the service's answer without dumping it through ApplicationOut;
+    dumping it must change nothing."""
+    from matching.schemas import ApplicationOut, RoutedOut
+
+    for body in (apply().json, apply(application_body(applicant={"region": "CN-HK",
+                                                                   "external_id": "x"})).json):
+        assert ApplicationOut().dump(body) == body
+        assert set(body) == set(ApplicationOut().fields)
+        for item in body["routed"]:
+            assert set(item) == set(RoutedOut().fields)
