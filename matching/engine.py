@@ -17,8 +17,6 @@ from matching.catalogue import CompiledCatalogue
 from matching.scoring import Scores, ScoringSettings, score
 from matching.selection import select
 
-# Why an eligible product was still not routed.
-NOT_CHOSEN = ("below_inquiry_cost", "institution_already_routed", "outranked")
 ODDS_BANDS = ((0.5, "high"), (0.2, "medium"), (0.0, "low"))
 
 UsageReader = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]

@@ -112,3 +112,30 @@ def test_a_stale_view_of_the_caps_never_over_allocates(database_url, app, ops, b
 
 def routed(body) -> list[int]:
     return [r["product"]["id"] for r in body["routed"]]
+
+
+def test_concurrent_retries_with_one_key_route_once(app, borrower_app, create_institution,
+                                                    create_product):
+    lender = create_institution(name="Any")
+    create_product(lender["id"], name="Any loan", rules=RULES)
+    start, answers, lock = threading.Barrier(8), [], threading.Lock()
+
+    def retry():
+        client = app.test_client()
+        start.wait()
+        response = client.post("/v1/applications", json=application_body(),
+                               headers={**borrower_app, "Idempotency-Key": "double-tap"})
+        with lock:
+            answers.append((response.status_code, response.json["id"]))
+
+    threads = [threading.Thread(target=retry) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert {status for status, _ in answers} == {201}
+    assert len({application_id for _, application_id in answers}) == 1
+    with app.app_context():
+        session = get_session()
+        assert session.scalar(select(func.count()).select_from(Routing)) == 1
+        assert session.scalar(select(func.sum(DailyUsage.applications))) == 2
