@@ -7,13 +7,15 @@ from collections.abc import Mapping
 from flask import Flask
 
 import core
+import feedback
 import lenders
 import matching
 import products
 from core import config as settings
 
 MODEL_MODULES = ("lenders.models", "products.models", "products.catalogue_version",
-                 "core.keys", "core.audit", "matching.models")
+                 "core.keys", "core.audit", "matching.models", "feedback.models",
+                 "core.pseudonyms")
 
 
 def load_models():
@@ -34,4 +36,5 @@ def create_app(config: Mapping | None = None) -> Flask:
     lenders.init_app(app)
     products.init_app(app)
     matching.init_app(app)
+    feedback.init_app(app)
     return app

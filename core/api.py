@@ -1,8 +1,10 @@
 """The HTTP API object: flask-smorest set-up, authentication, errors, versions, paging."""
 
+import hashlib
 from collections.abc import Callable
 from functools import wraps
 
+import orjson
 from flask import Flask, current_app, g, request, send_from_directory
 from flask_smorest import Api
 from flask_smorest.pagination import PaginationParameters
@@ -134,3 +136,9 @@ def etag(version: int) -> dict:
 
 def window(params: PaginationParameters) -> dict:
     return {"offset": params.first_item, "limit": params.page_size}
+
+
+def body_hash() -> str:
+    """The body as JSON with sorted keys: a retry that reorders fields is the same body."""
+    canonical = orjson.dumps(request.get_json(), option=orjson.OPT_SORT_KEYS)
+    return hashlib.sha256(canonical).hexdigest()

@@ -14,6 +14,10 @@
 | ``LENDMATCH_VALUE_WEIGHT``           | ``1.0`` (expected value against reach) |
 | ``LENDMATCH_INQUIRY_COST``           | ``0.0`` (a product is routed only if its score beats it) |
 | ``LENDMATCH_USAGE_REFRESH_SECONDS``  | ``1.0`` (how old a worker's view of daily caps may be) |
+| ``LENDMATCH_MAX_WAVES``              | ``3`` (routing waves per application before no_match) |
+| ``LENDMATCH_WEBHOOK_TIMEOUT_SECONDS`` | ``5`` (an institution's endpoint must answer within) |
+| ``LENDMATCH_WEBHOOK_RETRY_SECONDS``  | ``10`` (first retry delay; doubles each time, ≤ 1 hour) |
+| ``LENDMATCH_WEBHOOK_MAX_ATTEMPTS``   | ``12`` (then the delivery is marked failed) |
 
 Within the cool-down, an applicant (``external_id``) who already has an open application
 gets that one back instead of new credit inquiries.
@@ -42,6 +46,10 @@ DEFAULTS = {
     "VALUE_WEIGHT": 1.0,
     "INQUIRY_COST": 0.0,
     "USAGE_REFRESH_SECONDS": 1.0,
+    "MAX_WAVES": 3,
+    "WEBHOOK_TIMEOUT_SECONDS": 5.0,
+    "WEBHOOK_RETRY_SECONDS": 10.0,
+    "WEBHOOK_MAX_ATTEMPTS": 12,
 }
 
 
@@ -68,6 +76,10 @@ ENVIRONMENT = {
     "LENDMATCH_VALUE_WEIGHT": ("VALUE_WEIGHT", float),
     "LENDMATCH_INQUIRY_COST": ("INQUIRY_COST", float),
     "LENDMATCH_USAGE_REFRESH_SECONDS": ("USAGE_REFRESH_SECONDS", float),
+    "LENDMATCH_MAX_WAVES": ("MAX_WAVES", int),
+    "LENDMATCH_WEBHOOK_TIMEOUT_SECONDS": ("WEBHOOK_TIMEOUT_SECONDS", float),
+    "LENDMATCH_WEBHOOK_RETRY_SECONDS": ("WEBHOOK_RETRY_SECONDS", float),
+    "LENDMATCH_WEBHOOK_MAX_ATTEMPTS": ("WEBHOOK_MAX_ATTEMPTS", int),
 }
 
 
@@ -105,6 +117,12 @@ def check(config: Mapping) -> None:
                                      f"known: {', '.join(sorted(CHANNELS))}")
         if count < 1:
             raise ConfigurationError(f"products per application for {channel} must be >= 1")
+    for key in ("MAX_WAVES", "WEBHOOK_MAX_ATTEMPTS"):
+        if config[key] < 1:
+            raise ConfigurationError(f"{key} must be at least 1, got {config[key]}")
+    for key in ("WEBHOOK_TIMEOUT_SECONDS", "WEBHOOK_RETRY_SECONDS"):
+        if not 0 < config[key] < float("inf"):
+            raise ConfigurationError(f"{key} must be a positive number, got {config[key]}")
     if config["COOLDOWN_SECONDS"] < 0:
         raise ConfigurationError("the cool-down cannot be negative")
     for key in ("PLATFORM_FEE_RATE", "APR_BENEFIT_WEIGHT", "VALUE_WEIGHT", "INQUIRY_COST",

@@ -62,6 +62,13 @@ _TAKE = (
 )
 
 
+_GIVE_BACK = (
+    update(USAGE)
+    .where(_ROWS, USAGE.c.applications > 0)
+    .values(applications=USAGE.c.applications - 1)
+)
+
+
 class UsageView:
     """This process's picture of today's counters (see the module's docstring)."""
 
@@ -134,3 +141,13 @@ def _take(connection, day: date, pairs: set[tuple[str, int]]) -> set[tuple[str, 
     taken = connection.execute(_TAKE, {
         "keys": [(day, scope, object_id) for scope, object_id in sorted(pairs)]}).all()
     return {(str(scope), object_id) for scope, object_id in taken}
+
+
+def release(session: Session, day: date, product_ids: list[int],
+            institution_ids: list[int]) -> None:
+    """Give back one unit of each product's and institution's cap for ``day`` (a routing
+    expired undecided, or a reservation is undone), inside the caller's transaction."""
+    keys = sorted({(day, PRODUCT, i) for i in product_ids}
+                  | {(day, INSTITUTION, i) for i in institution_ids})
+    if keys:
+        session.connection().execute(_GIVE_BACK, {"keys": keys})

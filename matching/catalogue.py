@@ -55,6 +55,8 @@ class CompiledCatalogue:
     weight: np.ndarray
     product_cap: np.ndarray         # float, inf: no daily application cap
     institution_cap: np.ndarray     # float [P], the product's institution's cap
+    institution_sla: np.ndarray     # float [P], seconds the institution has to decide
+    institution_webhook: np.ndarray  # bool [P]: its institution takes signed webhooks
     # Shown to borrowers: plain Python lists, indexed like the arrays.
     product_name: list[str]
     product_type: list[str]
@@ -83,7 +85,10 @@ def compile_catalogue(session: Session) -> CompiledCatalogue:
                Product.status, Institution.name.label("institution_name"),
                Institution.status.label("institution_status"),
                Institution.licensed_regions,
-               Institution.daily_application_cap.label("institution_cap"))
+               Institution.daily_application_cap.label("institution_cap"),
+               Institution.decision_sla_seconds,
+               (Institution.webhook_url.is_not(None) & Institution.webhook_secret.is_not(None))
+               .label("institution_webhook"))
         .join(Institution, Institution.id == Product.institution_id)
         .where(Product.status != ProductStatus.RETIRED)
         .order_by(Product.id)
@@ -142,6 +147,8 @@ def _arrays(version: int, rows) -> CompiledCatalogue:
         weight=column("weight"),
         product_cap=column("daily_application_cap", missing=np.inf),
         institution_cap=column("institution_cap", missing=np.inf),
+        institution_sla=column("decision_sla_seconds"),
+        institution_webhook=column("institution_webhook", bool),
         product_name=[r.name for r in rows],
         product_type=[str(r.type) for r in rows],
         institution_name=[r.institution_name for r in rows],

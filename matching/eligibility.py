@@ -1,8 +1,8 @@
 """Hard eligibility: every rule of every product at once, as boolean arrays.
 
 Each product left out gets one reason: the first rule it fails, in the order of
-``REASONS``. Capacity is checked by the caller (it needs today's counters), with the
-last two codes.
+``REASONS``. The last three codes are set by the router: capacity (it needs today's
+counters), and institutions an earlier wave of the same application already tried.
 """
 
 import numpy as np
@@ -28,15 +28,17 @@ REASONS = (
     "dti_above_max",
     "cap_exhausted",
     "institution_cap_exhausted",
+    "institution_already_tried",
 )
 REASON_CODE = {reason: code for code, reason in enumerate(REASONS)}
 ELIGIBLE = -1
 CAP_EXHAUSTED = REASON_CODE["cap_exhausted"]
 INSTITUTION_CAP_EXHAUSTED = REASON_CODE["institution_cap_exhausted"]
+ALREADY_TRIED = REASON_CODE["institution_already_tried"]
 
 
 def rule_failures(catalogue: CompiledCatalogue, applicant: Applicant) -> np.ndarray:
-    """``[len(REASONS) - 2, P]`` booleans: which rule each product fails."""
+    """``[len(REASONS) - 3, P]`` booleans: which rule each product fails."""
     a, c = applicant, catalogue
     if a.has_score:
         no_score = np.zeros(c.size, dtype=bool)

@@ -122,10 +122,16 @@ def _finite(value: float) -> float | None:
 def route(catalogue: CompiledCatalogue, applicant: Applicant, *, k: int,
           usage_of: UsageReader, model, settings: ScoringSettings,
           full_products: frozenset[int] = frozenset(),
-          full_institutions: frozenset[int] = frozenset()) -> Decision:
+          full_institutions: frozenset[int] = frozenset(),
+          tried_institutions: frozenset[int] = frozenset()) -> Decision:
     """Decide where one application goes. ``full_*`` are ids known to be out of capacity
-    even if the counters read otherwise (a reservation just failed on them)."""
+    even if the counters read otherwise (a reservation just failed on them);
+    ``tried_institutions`` are left out because an earlier wave already asked them."""
     codes = eligibility.reasons(catalogue, applicant)
+    if tried_institutions:
+        tried = (codes == eligibility.ELIGIBLE) & np.isin(catalogue.institution_id,
+                                                          list(tried_institutions))
+        codes[tried] = eligibility.ALREADY_TRIED
     candidates = np.flatnonzero(codes == eligibility.ELIGIBLE)
     product_ids = catalogue.product_id[candidates]
     institution_ids = catalogue.institution_id[candidates]

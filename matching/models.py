@@ -26,11 +26,19 @@ DOCUMENT = JSON().with_variant(postgresql.JSONB(), "postgresql")
 
 
 class ApplicationStatus(enum.StrEnum):
-    ROUTED = "routed"          # waiting for the routed institutions' decisions
-    NO_MATCH = "no_match"      # no product could take it; the reasons are in not_routed
+    """Drawn in the README; the allowed moves are in ``feedback/states.py``."""
+
+    ROUTED = "routed"          # a wave is out, waiting for the institutions' decisions
+    OFFERED = "offered"        # at least one open offer for the borrower to take
+    ACCEPTED = "accepted"      # the borrower took one offer; waiting for funding
+    FUNDED = "funded"          # the loan was paid out; repayments are on the loan
+    NO_MATCH = "no_match"      # no institution approved, after every wave it could have
+    EXPIRED = "expired"        # approved, but every offer lapsed before it was taken
 
 
-OPEN_STATUSES = (ApplicationStatus.ROUTED,)
+# An applicant with one of these inside the cool-down gets it back instead of new inquiries.
+OPEN_STATUSES = (ApplicationStatus.ROUTED, ApplicationStatus.OFFERED,
+                 ApplicationStatus.ACCEPTED)
 
 
 class Purpose(enum.StrEnum):
@@ -45,7 +53,14 @@ class Purpose(enum.StrEnum):
 
 
 class RoutingStatus(enum.StrEnum):
-    PENDING = "pending"
+    PENDING = "pending"        # sent; the institution has until decide_by
+    APPROVED = "approved"      # it made an offer
+    DECLINED = "declined"
+    EXPIRED = "expired"        # no decision within the institution's SLA
+    WITHDRAWN = "withdrawn"    # the borrower took another offer before it decided
+
+
+CLOSED_ROUTING_STATUSES = (RoutingStatus.DECLINED, RoutingStatus.EXPIRED)
 
 
 class UsageScope(enum.StrEnum):
@@ -77,6 +92,9 @@ class Application(Base):
     consent_given_at: Mapped[datetime] = mapped_column(UTCDateTime)
     status: Mapped[ApplicationStatus] = mapped_column(enum_column(ApplicationStatus))
     wave: Mapped[int] = mapped_column(Integer, default=1)
+    # Why a finished application ended as it did: no_eligible_product, waves_exhausted,
+    # offers_expired.
+    end_reason: Mapped[str | None] = mapped_column(String(40))
     catalogue_version: Mapped[int] = mapped_column(BigInteger)
     response: Mapped[dict] = mapped_column(CompressedJSON)  # replayed, never queried
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -90,6 +108,7 @@ class Routing(Base):
     __table_args__ = (
         UniqueConstraint("application_id", "product_id"),
         Index("ix_routings_inbox", "institution_id", "status", "id"),
+        Index("ix_routings_due", "status", "decide_by"),
         CheckConstraint("approval_probability >= 0 AND approval_probability <= 1",
                         name="probability_range"),
     )
@@ -108,6 +127,12 @@ class Routing(Base):
     score: Mapped[float] = mapped_column(Float)
     capacity_day: Mapped[date] = mapped_column(Date)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    decide_by: Mapped[datetime] = mapped_column(UTCDateTime)  # created_at + the SLA
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The decision as posted (hash of its canonical JSON), so a retry is recognised.
+    decision_hash: Mapped[str | None] = mapped_column(String(64))
+    decline_reasons: Mapped[list[str] | None] = mapped_column(JSON)
 
 
 class RoutingTrace(Base):
@@ -120,6 +145,10 @@ class RoutingTrace(Base):
     wave: Mapped[int] = mapped_column(Integer, primary_key=True)
     catalogue_version: Mapped[int] = mapped_column(BigInteger)
     body: Mapped[dict] = mapped_column(CompressedJSON)
+    # What the borrower app is shown of this wave, readable without the body: the routed
+    # products, and the products not routed counted by reason.
+    routed: Mapped[list] = mapped_column(JSON)
+    not_routed: Mapped[dict] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

@@ -19,6 +19,7 @@ class RoutingContext:
     k_per_channel: dict[str, int]
     cooldown: timedelta
     cap_timezone: ZoneInfo
+    max_waves: int = 3
     usage: UsageView = field(default_factory=UsageView)
     model: object = field(default_factory=RulesDepthPrior)
     clock: object = utcnow
@@ -30,6 +31,7 @@ class RoutingContext:
                    k_per_channel=dict(config["PRODUCTS_PER_CHANNEL"]),
                    cooldown=timedelta(seconds=config["COOLDOWN_SECONDS"]),
                    cap_timezone=ZoneInfo(config["CAP_TIMEZONE"]),
+                   max_waves=config["MAX_WAVES"],
                    usage=UsageView(config["USAGE_REFRESH_SECONDS"]))
 
     def products_for(self, channel: str) -> int:

@@ -5,7 +5,7 @@ from marshmallow import fields, validate
 
 from core.db import utcnow
 from core.schemas import Input, Region, whole
-from matching.models import ApplicationStatus, Purpose
+from matching.models import ApplicationStatus, Purpose, RoutingStatus
 from products.models import Channel, Employment, TermUnit
 from products.schemas import SCORE_RANGE
 from products.service import MAX_TERM
@@ -107,7 +107,11 @@ class TermsOut(ma.Schema):
 class RoutedOut(ma.Schema):
     routing_id = fields.String()
     rank = fields.Integer()
-    status = fields.String()
+    wave = fields.Integer()
+    status = fields.String(metadata={"enum": [s.value for s in RoutingStatus]})
+    decline_reasons = fields.List(fields.String(), allow_none=True,
+                                  metadata={"description": "the institution's reason codes, "
+                                                           "once it declined"})
     institution = fields.Nested(Party)
     product = fields.Nested(ProductRef)
     approval_odds = fields.String(metadata={"enum": ["high", "medium", "low"],
@@ -125,7 +129,12 @@ class LoanRequestOut(ma.Schema):
 class ApplicationOut(ma.Schema):
     id = fields.String()
     status = fields.String(metadata={"enum": [s.value for s in ApplicationStatus]})
-    wave = fields.Integer()
+    wave = fields.Integer(metadata={"description": "the routing wave now out (a wave whose "
+                                                   "institutions all decline or let it "
+                                                   "expire is followed by the next)"})
+    end_reason = fields.String(allow_none=True, metadata={
+        "enum": ["no_eligible_product", "waves_exhausted", "offers_expired", None],
+        "description": "why a no_match or expired application ended"})
     external_id = fields.String()
     created_at = fields.String(metadata={"format": "date-time"})
     request = fields.Nested(LoanRequestOut)

@@ -1,13 +1,12 @@
-import hashlib
-
 import orjson
-from flask import Response, current_app, request
+from flask import Response, current_app
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from core.api import principal, require
+from core.api import body_hash, principal, require
 from core.db import get_session
 from core.principal import Role
+from feedback.offers import expire_if_due
 from matching import service
 from matching.schemas import ApplicationIn, ApplicationOut, IdempotencyHeaders, TraceOut
 
@@ -23,12 +22,6 @@ APPLICATION_ID = "<string(length=26):application_id>"
 
 def routing_context():
     return current_app.extensions["lendmatch.routing"]
-
-
-def body_hash() -> str:
-    """The body as JSON with sorted keys: a retry that reorders fields is the same body."""
-    canonical = orjson.dumps(request.get_json(), option=orjson.OPT_SORT_KEYS)
-    return hashlib.sha256(canonical).hexdigest()
 
 
 def already_json(body: dict, status: int, headers: dict | None = None) -> Response:
@@ -74,8 +67,10 @@ class ApplicationById(MethodView):
         """Read an application: what was routed where, and its status now (the borrower
         app that created it, and ops)."""
         session = get_session()
-        application = service.get_visible(session, principal(), application_id)
-        return service.represent(session, application)
+        service.get_visible(session, principal(), application_id)
+        expire_if_due(session, application_id, routing_context())
+        return service.represent(session, service.get_visible(session, principal(),
+                                                              application_id))
 
 
 @blp.route(f"/{APPLICATION_ID}/trace")

@@ -4,8 +4,10 @@
 import os
 import shutil
 import uuid
+from types import SimpleNamespace
 
 import pytest
+from journeys import Clock
 from sqlalchemy import inspect, text
 
 from app import create_app
@@ -181,3 +183,29 @@ def apply(client, borrower_app):
                            headers=headers)
 
     return post
+
+
+@pytest.fixture
+def clock(app):
+    """The routing service's clock, under the test's control."""
+    ticking = Clock()
+    app.extensions["lendmatch.routing"].clock = ticking
+    return ticking
+
+
+@pytest.fixture
+def market(create_institution, create_product, make_key):
+    """``market(n)``: n institutions, each with one product the example applicant fits
+    and an institution key."""
+
+    def build(n: int = 3, **institution) -> list[SimpleNamespace]:
+        lenders = []
+        for i in range(n):
+            created = create_institution(name=f"Lender {i}", **institution)
+            product = create_product(created["id"], name=f"Cash Loan {i}")
+            lenders.append(SimpleNamespace(id=created["id"], product=product["id"],
+                                           key=make_key(Role.INSTITUTION, created["id"]),
+                                           name=f"Lender {i}"))
+        return lenders
+
+    return build

@@ -95,7 +95,8 @@ def _random_catalogue(rng: np.random.Generator, size: int):
             daily_application_cap=None if rng.random() < 0.5 else int(rng.integers(0, 4)),
             weight=float(rng.choice([0.5, 1.0, 2.0])), status="active",
             institution_status="active", licensed_regions=licensed,
-            institution_cap=institution_caps[institution]))
+            institution_cap=institution_caps[institution], decision_sla_seconds=300,
+            institution_webhook=False))
     return _arrays(1, rows)
 
 
