@@ -10,7 +10,7 @@ other still pending and leave a finished wave without a cascade.
 from collections import defaultdict
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from core.db import transaction
@@ -28,6 +28,13 @@ WAVES_EXHAUSTED, NO_ELIGIBLE_PRODUCT, OFFERS_EXPIRED = (
 
 
 def lock_application(session: Session, application_id: str) -> Application:
+    """Lock the application's row to the end of the transaction (PostgreSQL: FOR UPDATE).
+    SQLite has no row locks: a first write takes its one database write lock, which
+    orders this transaction after every other writer's just the same."""
+    if session.get_bind().dialect.name == "sqlite":
+        table = Application.__table__
+        session.connection().execute(update(table).where(table.c.id == application_id)
+                                     .values(updated_at=table.c.updated_at))
     return session.execute(
         select(Application).where(Application.id == application_id)
         .with_for_update().execution_options(populate_existing=True)).scalar_one()

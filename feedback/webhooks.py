@@ -126,10 +126,10 @@ class Sender:
 
     @classmethod
     def from_config(cls, config, sessions, payload, **overrides) -> "Sender":
-        return cls(sessions=sessions, payload=payload,
-                   timeout=config["WEBHOOK_TIMEOUT_SECONDS"],
-                   retry_seconds=config["WEBHOOK_RETRY_SECONDS"],
-                   max_attempts=config["WEBHOOK_MAX_ATTEMPTS"], **overrides)
+        settings = {"timeout": config["WEBHOOK_TIMEOUT_SECONDS"],
+                    "retry_seconds": config["WEBHOOK_RETRY_SECONDS"],
+                    "max_attempts": config["WEBHOOK_MAX_ATTEMPTS"]}
+        return cls(sessions=sessions, payload=payload, **(settings | overrides))
 
     def run_once(self) -> dict[str, int]:
         """Send every delivery due now (one batch); returns how many ended each way."""

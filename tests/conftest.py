@@ -1,6 +1,7 @@
 """Fixtures: a migrated database per test (SQLite by default, PostgreSQL when
 ``LENDMATCH_TEST_DATABASE_URL`` names one), the app, its clients, and keys per role."""
 
+import itertools
 import os
 import shutil
 import uuid
@@ -198,9 +199,11 @@ def market(create_institution, create_product, make_key):
     """``market(n)``: n institutions, each with one product the example applicant fits
     and an institution key."""
 
+    numbers = itertools.count()
+
     def build(n: int = 3, **institution) -> list[SimpleNamespace]:
         lenders = []
-        for i in range(n):
+        for i in itertools.islice(numbers, n):
             created = create_institution(name=f"Lender {i}", **institution)
             product = create_product(created["id"], name=f"Cash Loan {i}")
             lenders.append(SimpleNamespace(id=created["id"], product=product["id"],

@@ -1,7 +1,10 @@
 """Cascading waves: an application every institution of a wave declines (or lets expire)
 is routed on to institutions not yet asked, up to the wave limit, then ends no_match."""
 
+import threading
+
 import pytest
+from conftest import application_body
 from journeys import (
     broken_invariants,
     decide,
@@ -11,8 +14,11 @@ from journeys import (
     only_pending,
     ops_key,
 )
+from sqlalchemy import select
 
 from app import create_app
+from core.db import get_session
+from matching.models import Routing
 
 
 @pytest.fixture
@@ -83,3 +89,71 @@ def test_an_approval_in_the_wave_stops_the_cascade(client, apply, borrower_app, 
     now = client.get(f"/v1/applications/{created['id']}", headers=borrower_app).json
     assert (now["status"], now["wave"], len(now["routed"])) == ("offered", 1, 2)
     assert all(inbox(client, x) == [] for x in lenders if x not in asked)
+
+
+def test_concurrent_declines_of_one_wave_cascade_exactly_once(app, apply, borrower_app, clock,
+                                                             market):
+    lenders = {x.id: x for x in market(4)}
+    for round_ in range(4):
+        created = apply(key=f"round-{round_}",
+                        body=application_body(applicant={"external_id": f"p-{round_}"})).json
+        asked = [lenders[r["institution"]["id"]] for r in created["routed"]]
+        routings = {x.id: _pending_for(app, x, created["id"]) for x in asked}
+        answers = _at_once(app, [
+            (x.key, f"/v1/institution/routings/{routings[x.id]}/decision",
+             decline("other")) for x in asked])
+        assert sorted(answers) == [201, 201]
+        final = app.test_client().get(f"/v1/applications/{created['id']}",
+                                      headers=borrower_app).json
+        assert (final["status"], final["wave"], len(final["routed"])) == ("routed", 2, 4)
+    assert broken_invariants(app) == {}
+
+
+def test_concurrent_accepts_take_exactly_one_offer(app, apply, borrower_app, clock, market):
+    pair = market(2)
+    for round_ in range(4):
+        created = apply(key=f"round-{round_}",
+                        body=application_body(applicant={"external_id": f"p-{round_}"})).json
+        for lender in pair:
+            routing = _pending_for(app, lender, created["id"])
+            decide(app.test_client(), lender, routing, offer_terms(clock))
+        offers = app.test_client().get(f"/v1/applications/{created['id']}/offers",
+                                       headers=borrower_app).json
+        answers = _at_once(app, [
+            (borrower_app, f"/v1/applications/{created['id']}/offers/{o['id']}/accept", None)
+            for o in offers])
+        assert sorted(answers) == [200, 409]
+        statuses = sorted(o["status"] for o in app.test_client().get(
+            f"/v1/applications/{created['id']}/offers", headers=borrower_app).json)
+        assert statuses == ["accepted", "withdrawn"]
+    assert broken_invariants(app) == {}
+
+
+def _pending_for(app, lender, application_id) -> str:
+    items = inbox(app.test_client(), lender, status="pending")
+    (routing,) = [r for r in items if r["id"] in _routing_ids(app, application_id)]
+    return routing["id"]
+
+
+def _routing_ids(app, application_id) -> set[str]:
+    with app.app_context():
+        return set(get_session().scalars(
+            select(Routing.id).where(Routing.application_id == application_id)))
+
+
+def _at_once(app, calls) -> list[int]:
+    """POST every call from its own thread at the same moment; the status codes."""
+    barrier = threading.Barrier(len(calls))
+    codes = [None] * len(calls)
+
+    def post(i, headers, path, body):
+        client = app.test_client()
+        barrier.wait()
+        codes[i] = client.post(path, json=body, headers=headers).status_code
+
+    threads = [threading.Thread(target=post, args=(i, *call)) for i, call in enumerate(calls)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return codes
