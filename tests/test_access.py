@@ -31,8 +31,24 @@ APPLICATION_ENDPOINTS = [
     ("get", "/v1/applications/" + "0" * 26 + "/trace"),
 ]
 
+NO_ID = "0" * 26
+INSTITUTION_API = [
+    ("get", "/v1/institution/routings"), ("get", f"/v1/institution/routings/{NO_ID}"),
+    ("post", f"/v1/institution/routings/{NO_ID}/decision"),
+    ("get", f"/v1/institution/offers/{NO_ID}"), ("post", "/v1/institution/loans"),
+    ("get", f"/v1/institution/loans/{NO_ID}"),
+    ("post", f"/v1/institution/loans/{NO_ID}/events"),
+]
+OFFER_ENDPOINTS = [
+    ("get", f"/v1/applications/{NO_ID}/offers"),
+    ("post", f"/v1/applications/{NO_ID}/offers/{NO_ID}/accept"),
+    ("get", f"/v1/applications/{NO_ID}/events"),
+    ("get", "/v1/institutions/1/webhook-deliveries"),
+]
 
-@pytest.mark.parametrize("method, path", ENDPOINTS + APPLICATION_ENDPOINTS)
+
+@pytest.mark.parametrize("method, path", ENDPOINTS + APPLICATION_ENDPOINTS + INSTITUTION_API
+                         + OFFER_ENDPOINTS)
 @pytest.mark.parametrize("header", [None, "Bearer", "Bearer lm_nope_nope", "Basic abc",
                                     "Bearer not-a-key"])
 def test_no_or_bad_key_is_401(client, method, path, header):
@@ -50,7 +66,16 @@ def test_borrower_app_may_not_touch_the_catalogue(client, borrower_app, method, 
     assert "borrower_app" in response.json["message"]
 
 
+@pytest.mark.parametrize("method, path", INSTITUTION_API)
+@pytest.mark.parametrize("role", ["ops", "borrower_app"])
+def test_only_institution_keys_use_the_institution_api(client, request, role, method, path):
+    response = getattr(client, method)(path, headers=request.getfixturevalue(role), json={})
+    assert response.status_code == 403
+
+
 @pytest.mark.parametrize("method, path", [
+    ("post", f"/v1/applications/{NO_ID}/offers/{NO_ID}/accept"),
+    ("get", f"/v1/applications/{NO_ID}/offers"), ("get", f"/v1/applications/{NO_ID}/events"),
     ("post", "/v1/institutions"), ("patch", "/v1/institutions/{a}"),
     ("post", "/v1/products"), ("patch", "/v1/products/{a_product}"),
     ("get", "/v1/audit"), ("get", "/v1/keys"), ("post", "/v1/keys"),
