@@ -45,7 +45,7 @@ def alembic_config(connection=None) -> Config:
 
 
 def _with_connection(action) -> None:
-    with database.engine().begin() as connection:
+    with database.migration_connection(database.engine()) as connection:
         action(alembic_config(connection))
 
 

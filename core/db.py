@@ -151,6 +151,31 @@ def transaction(session: Session) -> Iterator[Session]:
         raise
 
 
+@contextmanager
+def migration_connection(engine: Engine):
+    """A connection in a transaction for schema migrations. On SQLite, foreign keys are
+    off meanwhile: changing a table there means rebuilding it, which a table that others
+    reference would refuse; they are checked once the migration has committed."""
+    with engine.connect() as connection:
+        sqlite_db = connection.dialect.name == "sqlite"
+        if sqlite_db:
+            connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            connection.commit()
+        try:
+            with connection.begin():
+                yield connection
+            if sqlite_db:
+                broken = connection.exec_driver_sql("PRAGMA foreign_key_check").all()
+                connection.commit()
+                if broken:
+                    raise RuntimeError(f"the migration broke foreign keys: {broken[:5]}")
+        finally:
+            if sqlite_db:
+                connection.rollback()
+                connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+                connection.commit()
+
+
 def insert_for(session: Session):
     """The dialect's ``insert`` (SQLite's or PostgreSQL's), for ``ON CONFLICT`` clauses,
     which both spell the same way."""

@@ -6,7 +6,7 @@ from logging.config import fileConfig
 from alembic import context
 
 from app import create_app, load_models
-from core.db import make_engine
+from core.db import make_engine, migration_connection
 
 config = context.config
 if config.config_file_name is not None:
@@ -31,7 +31,7 @@ def run_online() -> None:
         run(connection)
         return
     url = create_app().config["DATABASE_URL"]
-    with make_engine(url).begin() as connection:
+    with migration_connection(make_engine(url)) as connection:
         run(connection)
 
 

@@ -186,6 +186,7 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('routed', sa.JSON(), nullable=True))
         batch_op.add_column(sa.Column('not_routed', sa.JSON(), nullable=True))
     _backfill_first_waves()
+    _backfill_events()
     with op.batch_alter_table('routing_traces', schema=None) as batch_op:
         batch_op.alter_column('routed', existing_type=sa.JSON(), nullable=False)
         batch_op.alter_column('not_routed', existing_type=sa.JSON(), nullable=False)
@@ -274,3 +275,19 @@ def _allow_statuses(table: str, enum_name: str, values: tuple[str, ...]) -> None
         batch_op.drop_constraint(op.f(name), type_='check')
         batch_op.create_check_constraint(
             op.f(name), sa.column('status').in_(values))
+
+
+def _backfill_events() -> None:
+    """The event log starts with what already happened: every routing was routed, and an
+    application that found nothing ended no_match."""
+    reason = ("'{\"reason\": \"no_eligible_product\"}'"
+              + ("::json" if op.get_bind().dialect.name == "postgresql" else ""))
+    op.execute("""INSERT INTO events (type, at, recorded_at, application_id, routing_id,
+                                      institution_id, product_id, wave)
+                  SELECT 'routed', created_at, created_at, application_id, id, institution_id,
+                         product_id, wave FROM routings""")
+    op.execute(f"""INSERT INTO events (type, at, recorded_at, application_id, wave, data)
+                   SELECT 'no_match', created_at, created_at, id, wave, {reason}
+                   FROM applications WHERE status = 'no_match'""")
+    op.execute("UPDATE applications SET end_reason = 'no_eligible_product' "
+               "WHERE status = 'no_match'")
