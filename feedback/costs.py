@@ -10,6 +10,10 @@ Offers are shown to borrowers cheapest first by this figure.
 from products.models import TermUnit
 
 
+def of_offer(offer) -> tuple[float, float]:
+    return cost_of_credit(offer.amount, offer.apr, offer.term, offer.term_unit)
+
+
 def cost_of_credit(amount: float, apr: float, term: int, term_unit) -> tuple[float, float]:
     """``(instalment, total_cost)``, both rounded to the fen."""
     if TermUnit(term_unit) == TermUnit.DAY:

@@ -10,7 +10,6 @@ from core.errors import Conflict, InvalidInput
 from core.ids import new_id
 from core.principal import Principal
 from feedback import events, lifecycle, states
-from feedback.costs import cost_of_credit
 from feedback.disclosure import offer_view, own_routing, routing_for
 from feedback.models import EventType, Offer, OfferStatus
 from feedback.schemas import LONGEST_OFFER
@@ -52,14 +51,14 @@ def decide(session: Session, who: Principal, routing_id: str, body: dict, *,
             elif routing.status == RoutingStatus.EXPIRED:
                 raise RoutingExpired(routing)
             else:
-                states.check("routing", routing.status, RoutingStatus.APPROVED,
-                             f"the routing was {routing.status}: the borrower took another "
-                             f"offer")
-        elif body["decision"] == "approve":
-            _approve(session, routing, body, request_hash, apr_cap, now)
-            lifecycle.settle(session, application, context, now)
+                raise states.InvalidTransition(
+                    "routing", routing.status, None,
+                    f"the routing was {routing.status}: the borrower took another offer")
         else:
-            _decline(session, routing, body["reasons"], request_hash, now)
+            if body["decision"] == "approve":
+                _approve(session, routing, body, request_hash, apr_cap, now)
+            else:
+                _decline(session, routing, body["reasons"], request_hash, now)
             lifecycle.settle(session, application, context, now)
     if outcome == "expired":
         raise RoutingExpired(routing)
@@ -76,12 +75,10 @@ def _approve(session, routing: Routing, body: dict, request_hash: str, apr_cap: 
              now: datetime) -> None:
     product = session.get(Product, routing.product_id)
     _check_offer_fits(product, body, apr_cap, now)
-    instalment, total_cost = cost_of_credit(body["amount"], body["apr"], body["term"],
-                                            body["term_unit"])
     offer = Offer(id=new_id(), routing_id=routing.id, application_id=routing.application_id,
                   institution_id=routing.institution_id, product_id=routing.product_id,
                   amount=body["amount"], apr=body["apr"], term=body["term"],
-                  term_unit=body["term_unit"], instalment=instalment, total_cost=total_cost,
+                  term_unit=body["term_unit"],
                   status=OfferStatus.OPEN, expires_at=body["offer_expires_at"],
                   created_at=now)
     session.add(offer)

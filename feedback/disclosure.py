@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 from core.errors import NotFound
 from core.principal import Principal
 from core.pseudonyms import Pseudonyms
+from feedback import costs
 from feedback.models import Loan, Offer, WebhookDelivery
 from feedback.schemas import OfferForInstitutionOut, RoutingForInstitutionOut
 from matching.models import Application, Routing
@@ -74,10 +75,11 @@ def own_offer(session: Session, who: Principal, offer_id: str) -> Offer:
 
 
 def offer_view(offer: Offer) -> dict:
+    instalment, total_cost = costs.of_offer(offer)
     return {"id": offer.id, "routing_id": offer.routing_id, "product_id": offer.product_id,
             "status": offer.status, "amount": offer.amount, "apr": offer.apr,
-            "term": offer.term, "term_unit": offer.term_unit, "instalment": offer.instalment,
-            "total_cost": offer.total_cost, "expires_at": offer.expires_at,
+            "term": offer.term, "term_unit": offer.term_unit, "instalment": instalment,
+            "total_cost": total_cost, "expires_at": offer.expires_at,
             "created_at": offer.created_at, "closed_at": offer.closed_at}
 
 

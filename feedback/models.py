@@ -92,8 +92,6 @@ class Offer(Base):
     apr: Mapped[float] = mapped_column(Float)
     term: Mapped[int] = mapped_column(Integer)
     term_unit: Mapped[TermUnit] = mapped_column(enum_column(TermUnit, length=10))
-    instalment: Mapped[float] = mapped_column(Float)        # per month, or once at the end
-    total_cost: Mapped[float] = mapped_column(Float)        # interest over the whole term
     status: Mapped[OfferStatus] = mapped_column(enum_column(OfferStatus))
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

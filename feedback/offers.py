@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from core.db import transaction
 from core.errors import NotFound
 from core.principal import Principal
-from feedback import events, lifecycle, states, webhooks
+from feedback import costs, events, lifecycle, states, webhooks
 from feedback.models import EventType, Offer, OfferStatus
 from lenders.models import Institution
 from matching.models import ApplicationStatus, Routing, RoutingStatus
@@ -48,13 +48,13 @@ def list_for_borrower(session: Session, who: Principal, application_id: str,
 
 
 def _borrower_view(offer: Offer, institution_name: str, product_name: str) -> dict:
+    instalment, total_cost = costs.of_offer(offer)
     return {"id": offer.id, "status": offer.status,
             "institution": {"id": offer.institution_id, "name": institution_name},
             "product": {"id": offer.product_id, "name": product_name},
             "amount": offer.amount, "apr": offer.apr, "term": offer.term,
-            "term_unit": offer.term_unit, "instalment": offer.instalment,
-            "total_cost": offer.total_cost,
-            "total_repayable": round(offer.amount + offer.total_cost, 2),
+            "term_unit": offer.term_unit, "instalment": instalment,
+            "total_cost": total_cost, "total_repayable": round(offer.amount + total_cost, 2),
             "expires_at": offer.expires_at, "created_at": offer.created_at}
 
 

@@ -38,8 +38,6 @@ ROUTING_EXPIRED = "routing.expired"
 OFFER_ACCEPTED = "offer.accepted"
 OFFER_WITHDRAWN = "offer.withdrawn"
 OFFER_EXPIRED = "offer.expired"
-EVENT_TYPES = (ROUTING_CREATED, ROUTING_WITHDRAWN, ROUTING_EXPIRED, OFFER_ACCEPTED,
-               OFFER_WITHDRAWN, OFFER_EXPIRED)
 
 SIGNATURE_HEADER = "Lendmatch-Signature"
 LONGEST_WAIT = timedelta(hours=1)

@@ -67,10 +67,9 @@ class ApplicationById(MethodView):
         """Read an application: what was routed where, and its status now (the borrower
         app that created it, and ops)."""
         session = get_session()
-        service.get_visible(session, principal(), application_id)
+        application = service.get_visible(session, principal(), application_id)
         expire_if_due(session, application_id, routing_context())
-        return service.represent(session, service.get_visible(session, principal(),
-                                                              application_id))
+        return service.represent(session, application)
 
 
 @blp.route(f"/{APPLICATION_ID}/trace")

@@ -124,8 +124,6 @@ def upgrade() -> None:
     sa.Column('apr', sa.Float(), nullable=False),
     sa.Column('term', sa.Integer(), nullable=False),
     sa.Column('term_unit', sa.Enum('day', 'month', name='termunit', native_enum=False, create_constraint=True, length=10), nullable=False),
-    sa.Column('instalment', sa.Float(), nullable=False),
-    sa.Column('total_cost', sa.Float(), nullable=False),
     sa.Column('status', sa.Enum('open', 'accepted', 'withdrawn', 'expired', name='offerstatus', native_enum=False, create_constraint=True, length=20), nullable=False),
     sa.Column('expires_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
