@@ -15,7 +15,7 @@ from core import config as settings
 
 MODEL_MODULES = ("lenders.models", "products.models", "products.catalogue_version",
                  "core.keys", "core.audit", "matching.models", "feedback.models",
-                 "core.pseudonyms")
+                 "core.pseudonyms", "learning.models", "jobs.models")
 
 
 def load_models():

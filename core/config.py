@@ -18,6 +18,13 @@
 | ``LENDMATCH_WEBHOOK_TIMEOUT_SECONDS`` | ``5`` (an institution's endpoint must answer within) |
 | ``LENDMATCH_WEBHOOK_RETRY_SECONDS``  | ``10`` (first retry delay; doubles each time, ≤ 1 hour) |
 | ``LENDMATCH_WEBHOOK_MAX_ATTEMPTS``   | ``12`` (then the delivery is marked failed) |
+| ``LENDMATCH_EXPLORATION_RATE``       | ``0.1`` (share of waves chosen on a Thompson sample) |
+| ``LENDMATCH_MODEL_REFRESH_SECONDS``  | ``5`` (how old a worker's models and prices may be) |
+| ``LENDMATCH_PRICE_STEP``             | ``1.0`` (online price step, see learning/prices.py) |
+| ``LENDMATCH_LOSS_GIVEN_DEFAULT``     | ``0.6`` (share of a bad loan lost, for expected loss) |
+| ``LENDMATCH_WEIGHT_MULTIPLIER_MIN``  | ``0.25`` (bounds of the learned weight multiplier) |
+| ``LENDMATCH_WEIGHT_MULTIPLIER_MAX``  | ``2.0``                              |
+| ``LENDMATCH_ROUTING_SEED``           | none (seed exploration, for reproducible runs) |
 
 Within the cool-down, an applicant (``external_id``) who already has an open application
 gets that one back instead of new credit inquiries.
@@ -50,6 +57,13 @@ DEFAULTS = {
     "WEBHOOK_TIMEOUT_SECONDS": 5.0,
     "WEBHOOK_RETRY_SECONDS": 10.0,
     "WEBHOOK_MAX_ATTEMPTS": 12,
+    "EXPLORATION_RATE": 0.1,
+    "MODEL_REFRESH_SECONDS": 5.0,
+    "PRICE_STEP": 1.0,
+    "LOSS_GIVEN_DEFAULT": 0.6,
+    "WEIGHT_MULTIPLIER_MIN": 0.25,
+    "WEIGHT_MULTIPLIER_MAX": 2.0,
+    "ROUTING_SEED": None,
 }
 
 
@@ -80,6 +94,13 @@ ENVIRONMENT = {
     "LENDMATCH_WEBHOOK_TIMEOUT_SECONDS": ("WEBHOOK_TIMEOUT_SECONDS", float),
     "LENDMATCH_WEBHOOK_RETRY_SECONDS": ("WEBHOOK_RETRY_SECONDS", float),
     "LENDMATCH_WEBHOOK_MAX_ATTEMPTS": ("WEBHOOK_MAX_ATTEMPTS", int),
+    "LENDMATCH_EXPLORATION_RATE": ("EXPLORATION_RATE", float),
+    "LENDMATCH_MODEL_REFRESH_SECONDS": ("MODEL_REFRESH_SECONDS", float),
+    "LENDMATCH_PRICE_STEP": ("PRICE_STEP", float),
+    "LENDMATCH_LOSS_GIVEN_DEFAULT": ("LOSS_GIVEN_DEFAULT", float),
+    "LENDMATCH_WEIGHT_MULTIPLIER_MIN": ("WEIGHT_MULTIPLIER_MIN", float),
+    "LENDMATCH_WEIGHT_MULTIPLIER_MAX": ("WEIGHT_MULTIPLIER_MAX", float),
+    "LENDMATCH_ROUTING_SEED": ("ROUTING_SEED", int),
 }
 
 
@@ -125,8 +146,14 @@ def check(config: Mapping) -> None:
             raise ConfigurationError(f"{key} must be a positive number, got {config[key]}")
     if config["COOLDOWN_SECONDS"] < 0:
         raise ConfigurationError("the cool-down cannot be negative")
+    if not 0 <= config["EXPLORATION_RATE"] <= 1:
+        raise ConfigurationError("EXPLORATION_RATE must be in [0, 1], got "
+                                 f"{config['EXPLORATION_RATE']}")
+    if not 0 < config["WEIGHT_MULTIPLIER_MIN"] <= 1 <= config["WEIGHT_MULTIPLIER_MAX"]:
+        raise ConfigurationError("weight multiplier bounds must satisfy 0 < min <= 1 <= max")
     for key in ("PLATFORM_FEE_RATE", "APR_BENEFIT_WEIGHT", "VALUE_WEIGHT", "INQUIRY_COST",
-                "USAGE_REFRESH_SECONDS"):
+                "USAGE_REFRESH_SECONDS", "MODEL_REFRESH_SECONDS", "PRICE_STEP",
+                "LOSS_GIVEN_DEFAULT"):
         if not 0 <= config[key] < float("inf"):
             raise ConfigurationError(f"{key} must be a finite number >= 0, got {config[key]}")
     try:

@@ -96,6 +96,7 @@ class Offer(Base):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    learned_in: Mapped[int | None] = mapped_column(BigInteger)  # take-up model version
 
 
 class Loan(Base):
@@ -126,6 +127,7 @@ class Loan(Base):
     last_event_at: Mapped[datetime] = mapped_column(UTCDateTime)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     request_hash: Mapped[str] = mapped_column(String(64))  # a retry of the funding call
+    learned_in: Mapped[int | None] = mapped_column(BigInteger)  # repayment model version
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 

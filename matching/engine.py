@@ -2,7 +2,8 @@
 capacity → scores → selection, and the trace that explains it.
 
 Collaborators come in as arguments: ``usage_of`` reads today's capacity counters,
-``model`` gives approval probabilities (the prior until learning lands).
+``model`` predicts approval, take-up and loss (``matching/predictions.py``), ``price_of``
+gives capacity prices, ``rng`` drives exploration.
 """
 
 from collections.abc import Callable
@@ -14,12 +15,15 @@ import numpy as np
 from matching import eligibility
 from matching.applicant import Applicant
 from matching.catalogue import CompiledCatalogue
+from matching.predictions import RulesOnly
 from matching.scoring import Scores, ScoringSettings, score
-from matching.selection import select
+from matching.selection import chosen_many, select
 
 ODDS_BANDS = ((0.5, "high"), (0.2, "medium"), (0.0, "low"))
 
 UsageReader = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
+# (catalogue positions, their product usage, their institution usage) → prices
+PriceReader = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
 
 
 def odds_band(probability: float) -> str:
@@ -34,6 +38,9 @@ class Decision:
     scores: Scores          # over the eligible positions (capacity left)
     chosen: np.ndarray      # catalogue positions, best first
     k: int
+    propensity: np.ndarray  # per chosen product: P(this policy routes it), see ``route``
+    exploration_rate: float = 0.0
+    model_name: str = ""
 
     @cached_property
     def chosen_in_scores(self) -> np.ndarray:
@@ -77,23 +84,28 @@ class Decision:
         """Everything needed to see why these products and not others."""
         cat, s = self.catalogue, self.scores
         chosen_set = set(self.chosen.tolist())
+        pr = s.predictions
         eligible = [
-            {"product_id": pid, "institution_id": iid, "probability": p, "reach": r,
-             "value": v, "weight": w, "score": sc, "chosen": pos in chosen_set}
-            for pos, pid, iid, p, r, v, w, sc in zip(
+            {"product_id": pid, "institution_id": iid, "mean": m, "probability": p,
+             "takeup": t, "loss": lo, "reach": r, "value": v, "weight": w, "price": pc,
+             "score": sc, "chosen": pos in chosen_set}
+            for pos, pid, iid, m, p, t, lo, r, v, w, pc, sc in zip(
                 s.index.tolist(), cat.product_id[s.index].tolist(),
-                cat.institution_id[s.index].tolist(), s.probability.tolist(),
-                s.reach.tolist(), s.value.tolist(), s.weight.tolist(), s.score.tolist(),
-                strict=True)
+                cat.institution_id[s.index].tolist(), pr.mean.tolist(), s.probability.tolist(),
+                pr.takeup.tolist(), s.loss.tolist(), s.reach.tolist(), s.value.tolist(),
+                s.weight.tolist(), s.price.tolist(), s.score.tolist(), strict=True)
         ]
         at = self.chosen_in_scores
         chosen_p = s.probability[at]
+        chosen_mean = pr.mean[at]
         ids = cat.product_id
         return {
             "catalogue_version": cat.version,
             "products_in_catalogue": cat.size,
             "k": self.k,
             "approval_model": model_name,
+            "explored": pr.explored,
+            "exploration_rate": self.exploration_rate,
             "settings": asdict(settings),
             "applicant_features": {"debt_to_income": _finite(applicant.debt_to_income),
                                    "has_credit_score": applicant.has_score,
@@ -103,13 +115,17 @@ class Decision:
             "not_chosen": {r: ids[p].tolist() for r, p in self.not_chosen.items()},
             "chosen": [{"rank": rank, "product_id": int(ids[pos]),
                         "institution_id": int(cat.institution_id[pos]),
-                        "probability": float(p), "score": float(sc)}
-                       for rank, (pos, p, sc) in enumerate(
-                           zip(self.chosen.tolist(), chosen_p, s.score[at], strict=True), 1)],
+                        "mean": float(m), "probability": float(p),
+                        "sampled": float(p) if pr.explored else None,
+                        "propensity": float(q), "score": float(sc)}
+                       for rank, (pos, m, p, q, sc) in enumerate(
+                           zip(self.chosen.tolist(), chosen_mean, chosen_p,
+                               self.propensity.tolist(), s.score[at], strict=True), 1)],
             "objective": {
                 "sum_of_scores": float(s.score[at].sum()),
-                "p_at_least_one_approval": float(1.0 - np.prod(1.0 - chosen_p)),
-                "expected_value_per_cny": float((chosen_p * s.value[at]).sum()),
+                "p_at_least_one_approval": float(1.0 - np.prod(1.0 - chosen_mean)),
+                "expected_value_per_cny": float(
+                    (chosen_mean * pr.takeup[at] * (s.value[at] - s.loss[at])).sum()),
             },
             "reservation_attempts": attempts,
         }
@@ -120,13 +136,23 @@ def _finite(value: float) -> float | None:
 
 
 def route(catalogue: CompiledCatalogue, applicant: Applicant, *, k: int,
-          usage_of: UsageReader, model, settings: ScoringSettings,
+          usage_of: UsageReader, settings: ScoringSettings, model=None,
+          exploration_rate: float = 0.0, rng: np.random.Generator | None = None,
+          price_of: PriceReader | None = None,
           full_products: frozenset[int] = frozenset(),
           full_institutions: frozenset[int] = frozenset(),
           tried_institutions: frozenset[int] = frozenset()) -> Decision:
     """Decide where one application goes. ``full_*`` are ids known to be out of capacity
     even if the counters read otherwise (a reservation just failed on them);
-    ``tried_institutions`` are left out because an earlier wave already asked them."""
+    ``tried_institutions`` are left out because an earlier wave already asked them.
+
+    Exploration: with probability ``exploration_rate`` the wave is chosen on a Thompson
+    sample of the approval posterior, otherwise on its mean, so at most that share of
+    waves departs from the best current guess. Each routed product's propensity, the
+    chance that this mixed policy routes it, is ``(1 - rate)·[the mean routes it] +
+    rate·P(a sample routes it)``, the second term estimated from ``DRAWS`` samples."""
+    model = model or RulesOnly()
+    rng = rng or np.random.default_rng()
     codes = eligibility.reasons(catalogue, applicant)
     if tried_institutions:
         tried = (codes == eligibility.ELIGIBLE) & np.isin(catalogue.institution_id,
@@ -149,9 +175,26 @@ def route(catalogue: CompiledCatalogue, applicant: Applicant, *, k: int,
         institution_full |= np.isin(institution_ids, list(full_institutions))
     codes[candidates[institution_full]] = eligibility.INSTITUTION_CAP_EXHAUSTED
     codes[candidates[product_full]] = eligibility.CAP_EXHAUSTED
-    eligible = candidates[~(product_full | institution_full)]
+    open_ = ~(product_full | institution_full)
+    eligible = candidates[open_]
 
-    scores = score(catalogue, applicant, eligible, model, settings)
-    picked = select(scores.score, catalogue.institution_index[eligible], k)
+    explore = exploration_rate > 0 and rng.random() < exploration_rate
+    predictions = model.predict(catalogue, applicant, eligible, explore=explore,
+                                rng=rng, draws=DRAWS if exploration_rate > 0 else 0)
+    price = (price_of(eligible, used_p[open_], used_i[open_]) if price_of is not None
+             else None)
+    scores = score(catalogue, applicant, eligible, predictions, settings, price)
+    group = catalogue.institution_index[eligible]
+    picked = select(scores.score, group, k)
+    propensity = np.ones(len(picked))
+    if exploration_rate > 0 and len(picked):
+        by_mean = chosen_many(scores.of(predictions.mean)[None], group, k)[0]
+        by_sample = chosen_many(scores.of(predictions.draws), group, k).mean(axis=0)
+        propensity = ((1 - exploration_rate) * by_mean[picked]
+                      + exploration_rate * by_sample[picked])
     return Decision(catalogue=catalogue, codes=codes, scores=scores, chosen=eligible[picked],
-                    k=k)
+                    k=k, propensity=propensity, exploration_rate=exploration_rate,
+                    model_name=model.name)
+
+
+DRAWS = 32

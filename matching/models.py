@@ -15,6 +15,7 @@ from sqlalchemy import (
     Integer,
     String,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Mapped, mapped_column
@@ -109,6 +110,8 @@ class Routing(Base):
         UniqueConstraint("application_id", "product_id"),
         Index("ix_routings_inbox", "institution_id", "status", "id"),
         Index("ix_routings_due", "status", "decide_by"),
+        Index("ix_routings_to_learn", "status", postgresql_where=text("learned_in IS NULL"),
+              sqlite_where=text("learned_in IS NULL")),
         CheckConstraint("approval_probability >= 0 AND approval_probability <= 1",
                         name="probability_range"),
     )
@@ -133,6 +136,14 @@ class Routing(Base):
     # The decision as posted (hash of its canonical JSON), so a retry is recognised.
     decision_hash: Mapped[str | None] = mapped_column(String(64))
     decline_reasons: Mapped[list[str] | None] = mapped_column(JSON)
+    # For learning and offline evaluation: the features the approval model saw, the
+    # probability sampled when the wave explored (null: it used the mean), the chance this
+    # policy had of routing this product, and the model version that learned from the
+    # decision (null: not yet, or not a label).
+    features: Mapped[list[float] | None] = mapped_column(JSON)
+    sampled_probability: Mapped[float | None] = mapped_column(Float)
+    propensity: Mapped[float | None] = mapped_column(Float)
+    learned_in: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class RoutingTrace(Base):

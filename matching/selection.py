@@ -34,6 +34,27 @@ def select(score: np.ndarray, group: np.ndarray, k: int,
     return position[ranked[:k]]
 
 
+def chosen_many(scores: np.ndarray, group: np.ndarray, k: int) -> np.ndarray:
+    """``select`` applied to each row of ``scores`` [M, n] at once: a boolean [M, n] of
+    the products each row would route (ties, which continuous samples make vanishingly
+    rare, may admit one more). Used to estimate selection propensities."""
+    m, n = scores.shape
+    if n == 0 or k <= 0:
+        return np.zeros((m, n), dtype=bool)
+    order = np.argsort(group, kind="stable")
+    grouped = scores[:, order]
+    starts = np.flatnonzero(np.r_[True, group[order][1:] != group[order][:-1]])
+    best = np.maximum.reduceat(grouped, starts, axis=1)            # [M, groups]
+    sizes = np.diff(np.r_[starts, n])
+    is_best = grouped == np.repeat(best, sizes, axis=1)
+    kth = min(k, best.shape[1])
+    threshold = -np.partition(-best, kth - 1, axis=1)[:, kth - 1]  # k-th best group
+    picked = is_best & (grouped >= threshold[:, None]) & (grouped > 0)
+    chosen = np.empty_like(picked)
+    chosen[:, order] = picked
+    return chosen
+
+
 @dataclass(frozen=True)
 class SolverResult:
     chosen: np.ndarray     # positions, in no particular order

@@ -101,9 +101,8 @@ def _route_and_store(session, who, body, request_hash, idempotency_key, now, con
     attempt = 0
     while True:
         attempt += 1
-        decision = engine.route(
-            catalogue, applicant, k=k, model=context.model, settings=context.settings,
-            usage_of=lambda p, i: context.usage.used(session, day, p, i),
+        decision = context.route(
+            session, catalogue, applicant, k, day, now,
             full_products=frozenset(full_products),
             full_institutions=frozenset(full_institutions))
         # Everything is prepared before the first write, and the counters are reserved
@@ -151,7 +150,7 @@ def _store_wave(session, decision, routings, trace, now) -> None:
 
 
 def _trace_row(decision, application_id, wave, now, context, applicant, attempt, routed):
-    trace = decision.trace(model_name=getattr(context.model, "name", "model"),
+    trace = decision.trace(model_name=decision.model_name,
                            settings=context.settings, applicant=applicant, attempts=attempt)
     return dict(
         application_id=application_id, wave=wave, catalogue_version=decision.catalogue.version,
@@ -191,14 +190,21 @@ def _routings(decision: engine.Decision, application_id: str, day, now,
               wave: int) -> list[dict]:
     cat, s = decision.catalogue, decision.scores
     at = decision.chosen_in_scores
+    predictions = s.predictions
+    sampled = (predictions.probability[at].tolist() if predictions.explored
+               else [None] * len(at))
+    features = (predictions.features[at].round(6).tolist()
+                if predictions.features is not None else [None] * len(at))
     return [
         {"id": new_id(), "application_id": application_id, "wave": wave, "rank": rank,
          "product_id": int(cat.product_id[pos]),
          "institution_id": int(cat.institution_id[pos]), "status": RoutingStatus.PENDING,
-         "approval_probability": float(p), "score": float(sc), "capacity_day": day,
-         "created_at": now, "decide_by": now + timedelta(seconds=sla)}
-        for rank, (pos, p, sc, sla) in enumerate(
-            zip(decision.chosen.tolist(), s.probability[at].tolist(), s.score[at].tolist(),
+         "approval_probability": float(p), "sampled_probability": q,
+         "propensity": float(propensity), "features": x, "score": float(sc),
+         "capacity_day": day, "created_at": now, "decide_by": now + timedelta(seconds=sla)}
+        for rank, (pos, p, q, propensity, x, sc, sla) in enumerate(
+            zip(decision.chosen.tolist(), predictions.mean[at].tolist(), sampled,
+                decision.propensity.tolist(), features, s.score[at].tolist(),
                 cat.institution_sla[decision.chosen].tolist(), strict=True), 1)
     ]
 
@@ -300,9 +306,8 @@ def route_next_wave(session: Session, application: Application, context: Routing
     attempt = 0
     while True:
         attempt += 1
-        decision = engine.route(
-            catalogue, applicant, k=k, model=context.model, settings=context.settings,
-            usage_of=lambda p, i: context.usage.used(session, day, p, i),
+        decision = context.route(
+            session, catalogue, applicant, k, day, now,
             full_products=frozenset(full_products),
             full_institutions=frozenset(full_institutions), tried_institutions=tried)
         chosen_products = catalogue.product_id[decision.chosen].tolist()

@@ -77,7 +77,10 @@ def fresh_database_url(tmp_path):
 
 @pytest.fixture
 def app(database_url):
-    app = create_app({"DATABASE_URL": database_url, "TESTING": True})
+    # Exploration off (routing is deterministic unless a test turns it on), and models
+    # checked for new versions on every request.
+    app = create_app({"DATABASE_URL": database_url, "TESTING": True, "EXPLORATION_RATE": 0.0,
+                      "MODEL_REFRESH_SECONDS": 0.0})
     yield app
     app.extensions["lendmatch.engine"].dispose()
 

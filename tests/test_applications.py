@@ -288,7 +288,9 @@ def test_the_trace_is_complete_and_matches_the_response(client, ops, apply, mark
     assert trace_response.json["application_id"] == response["id"]
     [trace] = trace_response.json["waves"]
     assert trace["wave"] == 1 and trace["catalogue_version"] >= 1
-    assert trace["approval_model"] == "rules-depth-prior-v1"
+    # No decision has been learned from yet: the approval model is still its prior.
+    assert trace["approval_model"] == "bayes-logit-pooled@prior"
+    assert trace["explored"] is False
     assert trace["k"] == 5
 
     chosen = [c["product_id"] for c in trace["chosen"]]
@@ -309,8 +311,10 @@ def test_the_trace_is_complete_and_matches_the_response(client, ops, apply, mark
     by_id = {e["product_id"]: e for e in trace["eligible"]}
     for entry in trace["eligible"]:
         assert 0 < entry["probability"] < 1
+        assert entry["probability"] == entry["mean"]  # exploration is off
         assert entry["score"] == pytest.approx(
-            entry["weight"] * (entry["reach"] + entry["probability"] * entry["value"]))
+            entry["weight"] * (entry["reach"] + entry["probability"] * entry["takeup"]
+                               * (entry["value"] - entry["loss"])) - entry["price"])
         assert entry["chosen"] == (entry["product_id"] in chosen)
     assert trace["objective"]["sum_of_scores"] == pytest.approx(
         sum(by_id[p]["score"] for p in chosen))

@@ -10,7 +10,7 @@ from matching import engine
 from matching.applicant import Applicant
 from matching.catalogue import REGION_INDEX, _arrays
 from matching.eligibility import CAP_EXHAUSTED, ELIGIBLE, INSTITUTION_CAP_EXHAUSTED
-from matching.prior import RulesDepthPrior
+from matching.predictions import RulesOnly
 from matching.scoring import ScoringSettings, score
 from matching.selection import integer_objective, select, solve_with_cp_sat
 
@@ -124,13 +124,15 @@ def test_whole_routing_decisions_match_cp_sat(seed):
     settings = ScoringSettings(inquiry_cost=float(rng.choice([0.0, 0.3])))
     k = int(rng.integers(1, 7))
     decision = engine.route(catalogue, applicant, k=k, usage_of=usage_of,
-                            model=RulesDepthPrior(), settings=settings)
+                            model=RulesOnly(), settings=settings)
 
     # The same instance for CP-SAT: every product passing the rules, capacity as
     # constraints, scores from the same model and settings.
     rules_ok = np.flatnonzero(np.isin(decision.codes, [ELIGIBLE, CAP_EXHAUSTED,
                                                        INSTITUTION_CAP_EXHAUSTED]))
-    scores = score(catalogue, applicant, rules_ok, RulesDepthPrior(), settings)
+    predictions = RulesOnly().predict(catalogue, applicant, rules_ok, explore=False,
+                                      rng=np.random.default_rng(0))
+    scores = score(catalogue, applicant, rules_ok, predictions, settings)
     pids = catalogue.product_id[rules_ok]
     product_ok = np.array([used["p"].get(p, 0) < c for p, c in
                            zip(pids.tolist(), catalogue.product_cap[rules_ok], strict=True)])
