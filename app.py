@@ -8,6 +8,8 @@ from flask import Flask
 
 import core
 import feedback
+import jobs
+import learning
 import lenders
 import matching
 import products
@@ -37,4 +39,6 @@ def create_app(config: Mapping | None = None) -> Flask:
     products.init_app(app)
     matching.init_app(app)
     feedback.init_app(app)
+    learning.init_app(app)
+    jobs.init_app(app)
     return app

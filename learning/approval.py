@@ -31,6 +31,9 @@ MARKET_SD = np.array([1.0, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5])
 INSTITUTION_SD = 0.5
 PRODUCT_SD = 0.7
 DRIFT_SD = 0.05
+# Routing exploits on the approval probability this many posterior standard deviations
+# below the mean logit (about the 16th percentile); see ``CompiledApproval.lower``.
+PESSIMISM_Z = 1.0
 PROBABILITY_FLOOR, PROBABILITY_CEILING = 0.001, 0.999
 NAME = "bayes-logit-pooled"
 
@@ -117,6 +120,17 @@ class CompiledApproval:
                + self.product_var[index])
         p = sigmoid(mu / np.sqrt(1.0 + np.pi * var / 8.0))
         return np.clip(p, PROBABILITY_FLOOR, PROBABILITY_CEILING)
+
+    def lower(self, catalogue: CompiledCatalogue, X: np.ndarray, index: np.ndarray,
+              z: float) -> np.ndarray:
+        """A pessimistic estimate: the probability at ``z`` posterior standard deviations
+        below the mean logit. What routing exploits on, so that a product it knows little
+        about gets its traffic from the exploration budget, not from hope."""
+        group = catalogue.institution_index[index]
+        mu = np.einsum("nd,nd->n", X, self.institution_mean[group]) + self.product_mean[index]
+        var = (np.einsum("nd,nde,ne->n", X, self.institution_cov[group], X)
+               + self.product_var[index])
+        return np.clip(sigmoid(mu - z * np.sqrt(var)), PROBABILITY_FLOOR, PROBABILITY_CEILING)
 
     def sample(self, catalogue: CompiledCatalogue, X: np.ndarray, index: np.ndarray,
                rng: np.random.Generator, draws: int = 1) -> np.ndarray:

@@ -44,8 +44,9 @@ class LearnedPredictor:
         approval, bad_offsets = self._for(catalogue)
         X = features.approval(catalogue, applicant, index)
         mean = approval.mean(catalogue, X, index)
+        greedy = approval.lower(catalogue, X, index, approval_model.PESSIMISM_Z)
         samples = None
-        probability = mean
+        probability = greedy
         if explore or draws:
             samples = approval.sample(catalogue, X, index, rng, max(draws, 1))
             if explore:
@@ -55,5 +56,6 @@ class LearnedPredictor:
                                           applicant.amount)
         R = features.repayment_row(applicant, apr_mid)
         bad = 1.0 / (1.0 + np.exp(-(R @ self.repayment.market.mean + bad_offsets[index])))
-        return Predictions(mean=mean, probability=probability, takeup=takeup, bad=bad,
+        return Predictions(mean=mean, greedy=greedy, probability=probability, takeup=takeup,
+                           bad=bad,
                            draws=samples if draws else None, explored=explore, features=X)

@@ -151,3 +151,23 @@ def release(session: Session, day: date, product_ids: list[int],
                   | {(day, INSTITUTION, i) for i in institution_ids})
     if keys:
         session.connection().execute(_GIVE_BACK, {"keys": keys})
+
+
+def open_day(session: Session, day: date, product_ids: list[int],
+             institution_ids: list[int]) -> int:
+    """Create ``day``'s counters at zero where missing (the ``reset-daily-caps`` job, at
+    local midnight), so the day's first reservations are single UPDATEs. Counters of
+    earlier days stay, as the record of what was used. Returns how many were created."""
+    connection = session.connection()
+    rows = ([{"day": day, "scope": PRODUCT, "object_id": i, "applications": 0}
+             for i in product_ids]
+            + [{"day": day, "scope": INSTITUTION, "object_id": i, "applications": 0}
+               for i in institution_ids])
+    if not rows:
+        return 0
+    before = connection.execute(select(func.count()).select_from(USAGE)
+                                .where(USAGE.c.day == day)).scalar()
+    connection.execute(_ENSURE[connection.dialect.name], rows)
+    after = connection.execute(select(func.count()).select_from(USAGE)
+                               .where(USAGE.c.day == day)).scalar()
+    return after - before

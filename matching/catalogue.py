@@ -8,10 +8,11 @@ import threading
 from dataclasses import dataclass
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from core.regions import CODES
+from learning.models import ProductWeightVersion
 from lenders.models import Institution, InstitutionStatus
 from products import catalogue_version
 from products.models import Borrowers, Channel, Employment, Product, ProductStatus, TermUnit
@@ -52,7 +53,7 @@ class CompiledCatalogue:
     accepts_repeat: np.ndarray      # bool
     product_paused: np.ndarray      # bool
     institution_paused: np.ndarray  # bool
-    weight: np.ndarray
+    weight: np.ndarray              # effective: ops weight × learned multiplier
     product_cap: np.ndarray         # float, inf: no daily application cap
     institution_cap: np.ndarray     # float [P], the product's institution's cap
     institution_sla: np.ndarray     # float [P], seconds the institution has to decide
@@ -81,7 +82,9 @@ def compile_catalogue(session: Session) -> CompiledCatalogue:
                Product.age_max, Product.income_min, Product.score_min,
                Product.accepts_no_score, Product.dti_max, Product.regions,
                Product.regions_excluded, Product.employment, Product.channels,
-               Product.borrowers, Product.daily_application_cap, Product.weight,
+               Product.borrowers, Product.daily_application_cap,
+               (Product.weight * func.coalesce(ProductWeightVersion.multiplier, 1.0))
+               .label("weight"),
                Product.status, Institution.name.label("institution_name"),
                Institution.status.label("institution_status"),
                Institution.licensed_regions,
@@ -90,6 +93,8 @@ def compile_catalogue(session: Session) -> CompiledCatalogue:
                (Institution.webhook_url.is_not(None) & Institution.webhook_secret.is_not(None))
                .label("institution_webhook"))
         .join(Institution, Institution.id == Product.institution_id)
+        .outerjoin(ProductWeightVersion, (ProductWeightVersion.product_id == Product.id)
+                   & ProductWeightVersion.is_current.is_(True))
         .where(Product.status != ProductStatus.RETIRED)
         .order_by(Product.id)
     ).all()

@@ -147,9 +147,10 @@ def route(catalogue: CompiledCatalogue, applicant: Applicant, *, k: int,
     ``tried_institutions`` are left out because an earlier wave already asked them.
 
     Exploration: with probability ``exploration_rate`` the wave is chosen on a Thompson
-    sample of the approval posterior, otherwise on its mean, so at most that share of
-    waves departs from the best current guess. Each routed product's propensity, the
-    chance that this mixed policy routes it, is ``(1 - rate)·[the mean routes it] +
+    sample of the approval posterior; otherwise on the model's ``greedy`` estimate (for
+    the learned model a pessimistic one, so a product it knows little about is tried on
+    the exploring share of waves rather than flooded). Each routed product's propensity,
+    the chance that this mixed policy routes it, is ``(1 - rate)·[greedy routes it] +
     rate·P(a sample routes it)``, the second term estimated from ``DRAWS`` samples."""
     model = model or RulesOnly()
     rng = rng or np.random.default_rng()
@@ -188,9 +189,9 @@ def route(catalogue: CompiledCatalogue, applicant: Applicant, *, k: int,
     picked = select(scores.score, group, k)
     propensity = np.ones(len(picked))
     if exploration_rate > 0 and len(picked):
-        by_mean = chosen_many(scores.of(predictions.mean)[None], group, k)[0]
+        by_greedy = chosen_many(scores.of(predictions.greedy)[None], group, k)[0]
         by_sample = chosen_many(scores.of(predictions.draws), group, k).mean(axis=0)
-        propensity = ((1 - exploration_rate) * by_mean[picked]
+        propensity = ((1 - exploration_rate) * by_greedy[picked]
                       + exploration_rate * by_sample[picked])
     return Decision(catalogue=catalogue, codes=codes, scores=scores, chosen=eligible[picked],
                     k=k, propensity=propensity, exploration_rate=exploration_rate,

@@ -19,8 +19,9 @@ from matching.prior import CEILING, COEFFICIENTS, FLOOR, RulesDepthPrior
 
 @dataclass(frozen=True)
 class Predictions:
-    mean: np.ndarray          # P(approve), the posterior mean
-    probability: np.ndarray   # what selection uses: a Thompson sample when exploring
+    mean: np.ndarray          # P(approve), the posterior mean (what borrowers are told)
+    greedy: np.ndarray        # what selection uses when not exploring
+    probability: np.ndarray   # what selection used: ``greedy``, or a Thompson sample
     takeup: np.ndarray        # P(borrower takes the offer | approved)
     bad: np.ndarray           # P(the loan goes bad | funded)
     draws: np.ndarray | None = None  # [M, n] samples, to estimate propensities
@@ -35,6 +36,6 @@ class RulesOnly:
                 explore: bool, rng: np.random.Generator, draws: int = 0) -> Predictions:
         X = features.approval(catalogue, applicant, index)
         p = np.clip(1.0 / (1.0 + np.exp(-(X @ COEFFICIENTS))), FLOOR, CEILING)
-        return Predictions(mean=p, probability=p, takeup=np.ones(len(index)),
+        return Predictions(mean=p, greedy=p, probability=p, takeup=np.ones(len(index)),
                            bad=np.zeros(len(index)),
                            draws=np.tile(p, (draws, 1)) if draws else None, features=X)
