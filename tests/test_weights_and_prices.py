@@ -1,0 +1,200 @@
+"""Routing weights (history, lock, rollback, audit) and capacity prices (the LP solve and
+the online step between solves)."""
+
+from datetime import timedelta
+
+import numpy as np
+import pytest
+from journeys import Clock
+from sqlalchemy import select
+
+from app import create_app
+from core.db import new_session
+from jobs import runner
+from learning.models import CapacityPriceSolve
+from learning.prices import Demand, solve
+from matching.models import RoutingTrace
+from simulation import setup
+from simulation.driver import Run, fund_and_resolve, take_offers
+from simulation.market import Policy
+
+
+@pytest.fixture
+def sim(database_url):
+    app = create_app({"DATABASE_URL": database_url, "TESTING": True, "EXPLORATION_RATE": 0.0,
+                      "PRODUCTS_PER_APPLICATION": 1, "MODEL_REFRESH_SECONDS": 0.0})
+    app.extensions["lendmatch.routing"].clock = Clock()
+    yield app
+    app.extensions["lendmatch.engine"].dispose()
+
+
+def build(app, policies, **lender):
+    with app.app_context():
+        session = new_session()
+        lenders = [setup.add_lender(session, app.config, f"Lender {i}", p, **lender)
+                   for i, p in enumerate(policies)]
+        run = Run(app, {le.institution_id: le for le in lenders}, setup.borrower_app(session),
+                  seed=11, clock=app.extensions["lendmatch.routing"].clock)
+        session.close()
+    return lenders, run
+
+
+def arrive(app, run, n):
+    with app.app_context():
+        session = new_session()
+        answers = [run.arrive(session) for _ in range(n)]
+        session.close()
+    return answers
+
+
+def weights_after_bad_loans(app):
+    lenders, run = build(app, [Policy(approves_all=True), Policy(approves_all=True)])
+    with app.app_context():
+        session = new_session()
+        for _ in range(40):
+            run.arrive(session)
+        run.decide_pending(session)
+        fund_and_resolve(run, session, take_offers(run, session), bad=lambda offer: True)
+        session.close()
+    assert runner.run(app, "update-models").status == "done"
+    assert runner.run(app, "recompute-weights").status == "done"
+    return lenders
+
+
+def test_weight_history_lock_and_rollback(sim, client, ops):
+    lenders = weights_after_bad_loans(sim)
+    product = lenders[0].product_ids[0]
+    url = f"/v1/products/{product}/weights"
+    [learned] = client.get(url, headers=ops).json
+    assert learned["version"] == 1 and learned["is_current"] and not learned["locked"]
+    assert learned["actor"] == "job:recompute-weights"
+    assert learned["repayment_ratio"] < 1 < learned["approval_ratio"]  # all bad, all approved
+    assert learned["multiplier"] == pytest.approx(min(2.0, learned["approval_ratio"]
+        * learned["takeup_ratio"] * learned["repayment_ratio"]), abs=1e-3)
+    assert learned["effective_weight"] == pytest.approx(learned["ops_weight"]
+                                                        * learned["multiplier"])
+    assert "repaid" in learned["reason"] and learned["evidence"]["loans"] > 0
+
+    # Roll back to "no learned change" is not a version that exists: 422 names the field.
+    bad = client.post(url + "/rollback", headers=ops, json={"version": 7, "reason": "x"})
+    assert bad.status_code == 422 and "version" in bad.json["errors"]["json"]
+    assert client.post(url + "/rollback", headers=ops, json={"version": 1}).status_code == 422
+
+    locked = client.post(url, headers=ops, json={"locked": True, "reason": "under review"})
+    assert locked.status_code == 201
+    assert locked.json["version"] == 2 and locked.json["locked"]
+    assert locked.json["multiplier"] == learned["multiplier"]
+
+    # The hourly job leaves a locked weight alone, even with new evidence.
+    outcome = runner.run(sim, "recompute-weights")
+    assert outcome.summary["locked_skipped"] >= 1
+    history = client.get(url, headers=ops).json
+    assert [v["version"] for v in history] == [2, 1]
+    assert [v["is_current"] for v in history] == [True, False]
+
+    rolled = client.post(url + "/rollback", headers=ops,
+                         json={"version": 1, "reason": "back to the learned value"})
+    assert rolled.status_code == 201 and rolled.json["version"] == 3
+    assert rolled.json["multiplier"] == learned["multiplier"] and rolled.json["locked"]
+
+    audit = client.get("/v1/audit", headers=ops,
+                       query_string={"object_type": "product", "object_id": product}).json
+    actions = [entry["action"] for entry in audit]
+    assert "weight_lock" in actions and "weight_rollback" in actions
+
+    assert client.get("/v1/products/999999/weights", headers=ops).status_code == 404
+
+
+def test_weights_and_models_are_for_ops_only(sim, client, make_key, ops):
+    from core.principal import Role
+
+    lenders = weights_after_bad_loans(sim)
+    url = f"/v1/products/{lenders[0].product_ids[0]}/weights"
+    for role in (Role.BORROWER_APP, Role.INSTITUTION):
+        key = make_key(role, lenders[0].institution_id if role == Role.INSTITUTION else None)
+        assert client.get(url, headers=key).status_code == 403
+        assert client.get("/v1/models", headers=key).status_code == 403
+    models = client.get("/v1/models", headers=ops, query_string={"kind": "repayment"}).json
+    assert models and all(m["kind"] == "repayment" for m in models)
+
+
+def test_a_learned_multiplier_reaches_routing(sim, client, ops):
+    lenders = weights_after_bad_loans(sim)
+    product = lenders[0].product_ids[0]
+    [learned] = client.get(f"/v1/products/{product}/weights", headers=ops).json
+    _, run = build(sim, [])
+    run.lenders = {le.institution_id: le for le in lenders}
+    [answer] = arrive(sim, run, 1)
+    with sim.app_context():
+        session = new_session()
+        trace = session.scalar(select(RoutingTrace.body).where(
+            RoutingTrace.application_id == answer["id"]))
+        session.close()
+    weight = {e["product_id"]: e["weight"] for e in trace["eligible"]}
+    assert weight[product] == pytest.approx(learned["effective_weight"])
+
+
+def test_a_capacity_price_rises_as_its_cap_is_consumed(sim, client, ops):
+    # Two lenders; the cheaper one, which routing prefers, has a cap far below the day's
+    # demand.
+    lenders, run = build(sim, [Policy(apr=0.12), Policy(apr=0.22)])
+    with sim.app_context():
+        from products.models import Product
+
+        session = new_session()
+        product = session.get(Product, lenders[0].product_ids[0])
+        product.daily_application_cap = 60
+        session.commit()
+        session.close()
+    arrive(sim, run, 20)
+    first = runner.run(sim, "capacity-prices")
+    assert first.status == "done" and first.summary["stored"]
+    prices = client.get("/v1/capacity-prices", headers=ops).json
+    entry = prices["prices"]["products"][str(lenders[0].product_ids[0])]
+    assert entry["cap"] == 60 and entry["demand_rest"] > entry["cap"] - entry["used"]
+    assert entry["price"] > 0
+
+    # Between solves the price moves online with consumption ahead of the plan.
+    context = sim.extensions["lendmatch.routing"]
+    with sim.app_context():
+        session = new_session()
+        _, board = context.learned.get(session)
+        catalogue = context.cache.get(session)
+        session.close()
+    position = np.flatnonzero(catalogue.product_id == lenders[0].product_ids[0])
+    now, day = context.clock(), context.capacity_day(context.clock())
+    prices_by_use = [board.price_of(catalogue, position, np.array([used]), np.array([0.0]),
+                                    now, day)[0] for used in (20, 30, 40, 50)]
+    assert prices_by_use[0] == pytest.approx(entry["price"], abs=1e-6)
+    assert prices_by_use == sorted(prices_by_use) and prices_by_use[-1] > prices_by_use[0]
+
+    # And a new solve after more of the cap is gone prices it at least as high.
+    sim.extensions["lendmatch.routing"].clock.advance(minutes=5)
+    arrive(sim, run, 20)
+    second = runner.run(sim, "capacity-prices")
+    with sim.app_context():
+        session = new_session()
+        solves = session.scalars(select(CapacityPriceSolve).order_by(CapacityPriceSolve.id)).all()
+        session.close()
+    later = solves[-1].prices["products"][str(lenders[0].product_ids[0])]
+    assert second.summary["stored"] and later["used"] > entry["used"]
+    assert later["price"] >= entry["price"]
+    # A price belongs to its day: tomorrow starts unpriced until the next solve.
+    assert board.price_of(catalogue, position, np.array([50.0]), np.array([0.0]),
+                          now + timedelta(days=1), day + timedelta(days=1))[0] == 0
+
+
+def test_the_lp_prices_only_binding_caps():
+    class Catalogue:
+        product_id = np.array([1, 2])
+        institution_id = np.array([10, 20])
+        product_cap = np.array([5.0, np.inf])
+        institution_cap = np.array([np.inf, np.inf])
+
+    demand = Demand([np.array([1, 2])] * 10, [np.array([2.0, 1.0])] * 10, forecast=100.0)
+    scarce = solve(Catalogue, demand, {}, {}, k=1)["prices"]["products"]["1"]
+    # 100 applicants want product 1 (score 2) over product 2 (score 1); 5 can have it:
+    # one more unit of its cap is worth 2 - 1 = 1.
+    assert scarce["price"] == pytest.approx(1.0) and scarce["planned_rest"] == pytest.approx(5)
+    plenty = Demand([np.array([1, 2])] * 10, [np.array([2.0, 1.0])] * 10, forecast=3.0)
+    assert solve(Catalogue, plenty, {}, {}, k=1)["prices"]["products"]["1"]["price"] == 0
