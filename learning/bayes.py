@@ -11,8 +11,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-NEWTON_STEPS = 25
+NEWTON_STEPS = 50
 TOLERANCE = 1e-8
+MAX_STEP = 1.0
 
 
 def sigmoid(z: np.ndarray) -> np.ndarray:
@@ -40,18 +41,33 @@ class Gaussian:
 
 def laplace(prior: Gaussian, X: np.ndarray, y: np.ndarray,
             offset: np.ndarray | None = None) -> Gaussian:
-    """The posterior of ``w`` in ``P(y=1) = sigmoid(X·w + offset)`` given ``prior``."""
+    """The posterior of ``w`` in ``P(y=1) = sigmoid(X·w + offset)`` given ``prior``: its
+    mode by Newton's method with backtracking (plain Newton can overshoot far from the
+    mode), and the curvature there."""
     if len(y) == 0:
         return prior
     precision0 = np.linalg.inv(prior.cov)
     offset = np.zeros(len(y)) if offset is None else offset
+
+    def objective(w):
+        z = X @ w + offset
+        return (np.sum(np.logaddexp(0, z) - y * z)
+                + 0.5 * (w - prior.mean) @ precision0 @ (w - prior.mean))
+
     w = prior.mean.copy()
+    value = objective(w)
     for _ in range(NEWTON_STEPS):
         p = sigmoid(X @ w + offset)
         gradient = X.T @ (p - y) + precision0 @ (w - prior.mean)
         hessian = (X * (p * (1 - p))[:, None]).T @ X + precision0
         step = np.linalg.solve(hessian, gradient)
-        w = w - step
+        for _ in range(30):
+            candidate = w - step
+            new_value = objective(candidate)
+            if new_value <= value + 1e-12:
+                break
+            step = step / 2
+        w, value = candidate, new_value
         if np.max(np.abs(step)) < TOLERANCE:
             break
     p = sigmoid(X @ w + offset)
@@ -72,7 +88,9 @@ def laplace_intercepts(prior_mean: np.ndarray, prior_var: np.ndarray, groups: np
         p = sigmoid(offset + b[groups])
         gradient = np.bincount(groups, p - y, size) + (b - prior_mean) / prior_var
         curvature = np.bincount(groups, p * (1 - p), size) + 1.0 / prior_var
-        step = gradient / curvature
+        # Capped steps: each group's objective is concave in one variable, so a bounded
+        # Newton step cannot run away the way a full one can far from the mode.
+        step = np.clip(gradient / curvature, -MAX_STEP, MAX_STEP)
         b -= step
         if np.max(np.abs(step), initial=0.0) < TOLERANCE:
             break

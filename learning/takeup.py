@@ -24,7 +24,8 @@ from learning.bayes import Gaussian, sigmoid
 NAMES = ("intercept", "apr", "shortfall", "apr_above_best")
 PRIOR_MEAN = np.array([1.0, -1.0, -2.0, -1.5])
 PRIOR_SD = np.array([1.0, 0.7, 1.0, 1.0])
-NEWTON_STEPS = 25
+NEWTON_STEPS = 50
+MAX_STEP = 1.0  # a bounded Newton step on the concave log-likelihood cannot run away
 NAME = "conditional-logit"
 
 
@@ -55,6 +56,7 @@ class TakeupPosterior:
             gradient += precision0 @ (theta - self.belief.mean)
             hessian += precision0
             step = np.linalg.solve(hessian, gradient)
+            step *= min(1.0, MAX_STEP / max(np.max(np.abs(step)), 1e-300))
             theta -= step
             if np.max(np.abs(step)) < 1e-8:
                 break

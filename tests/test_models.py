@@ -132,3 +132,17 @@ def test_the_calibration_command_reports_per_institution_and_draws_a_plot(databa
     overall = rows["all"]
     assert 0 <= float(overall[4]) <= 1 and 0 < float(overall[5]) < 1
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_laplace_reaches_the_mode_from_a_prior_far_from_it():
+    # Plain Newton overshoots here (a repayment model once jumped to an intercept of +5
+    # on 60 loans); with backtracking the gradient at the result is zero.
+    rng = np.random.default_rng(5)
+    X = np.column_stack([np.ones(60), rng.random((60, 3)) * 3, np.full(60, 1.5)])
+    y = (rng.random(60) < 0.55).astype(float)
+    prior = Gaussian(np.array([-3.0, 0.0, 0.0, 0.0, 0.1]), np.eye(5) * 0.25)
+    fitted = laplace(prior, X, y)
+    gradient = (X.T @ (sigmoid(X @ fitted.mean) - y)
+                + np.linalg.inv(prior.cov) @ (fitted.mean - prior.mean))
+    assert np.max(np.abs(gradient)) < 1e-6
+    assert 0.4 < sigmoid(X @ fitted.mean).mean() < 0.7
