@@ -137,7 +137,8 @@ def in_process(url: str, count: int) -> dict:
             if n and n % 2000 == 0:
                 print(f"  in-process: {n}/{len(bodies)} routed", file=sys.stderr)
 
-        # The decision alone (eligibility, scores, selection, trace), no database.
+        # The decision alone (eligibility, predictions with exploration's propensity
+        # draws, scores, selection, trace), no database.
         session = new_session()
         catalogue = context.cache.get(session)
         session.close()
@@ -147,7 +148,9 @@ def in_process(url: str, count: int) -> dict:
         for applicant in applicants:
             start = time.perf_counter()
             decision = engine.route(catalogue, applicant, k=context.k, usage_of=no_usage,
-                                    model=context.model, settings=context.settings)
+                                    model=context.learned.predictor, rng=context.rng,
+                                    exploration_rate=context.exploration_rate,
+                                    settings=context.settings)
             decision.trace(model_name="bench", settings=context.settings,
                            applicant=applicant, attempts=1)
             decision_times.append(time.perf_counter() - start)

@@ -103,6 +103,19 @@ class ApprovalPosterior:
 
 
 @dataclass(frozen=True)
+class Moments:
+    """The posterior of each product's approval logit for one applicant: its mean, and
+    ``W`` with ``W·z`` a draw of its institution's part (``W = xᵀL``, ``L`` the Cholesky
+    factor of the institution's covariance), so variance = |W|² + the product's."""
+
+    group: np.ndarray
+    mu: np.ndarray
+    W: np.ndarray
+    var: np.ndarray
+    product_sd: np.ndarray
+
+
+@dataclass(frozen=True)
 class CompiledApproval:
     institution_mean: np.ndarray   # [I, d], I in catalogue.institution_index order
     institution_cov: np.ndarray    # [I, d, d]
@@ -110,39 +123,38 @@ class CompiledApproval:
     product_mean: np.ndarray       # [P]
     product_var: np.ndarray        # [P]
 
-    def mean(self, catalogue: CompiledCatalogue, X: np.ndarray,
-             index: np.ndarray) -> np.ndarray:
-        """The posterior predictive probability (probit approximation of the logistic
-        integral), so the uncertain are not over-confident."""
+    def moments(self, catalogue: CompiledCatalogue, X: np.ndarray,
+                index: np.ndarray) -> Moments:
         group = catalogue.institution_index[index]
         mu = np.einsum("nd,nd->n", X, self.institution_mean[group]) + self.product_mean[index]
-        var = (np.einsum("nd,nde,ne->n", X, self.institution_cov[group], X)
-               + self.product_var[index])
-        p = sigmoid(mu / np.sqrt(1.0 + np.pi * var / 8.0))
+        W = np.einsum("nd,nde->ne", X, self.institution_chol[group])
+        product_var = self.product_var[index]
+        return Moments(group, mu, W, np.einsum("ne,ne->n", W, W) + product_var,
+                       np.sqrt(product_var))
+
+    @staticmethod
+    def mean(m: Moments) -> np.ndarray:
+        """The posterior predictive probability (probit approximation of the logistic
+        integral), so the uncertain are not over-confident."""
+        p = sigmoid(m.mu / np.sqrt(1.0 + np.pi * m.var / 8.0))
         return np.clip(p, PROBABILITY_FLOOR, PROBABILITY_CEILING)
 
-    def lower(self, catalogue: CompiledCatalogue, X: np.ndarray, index: np.ndarray,
-              z: float) -> np.ndarray:
+    @staticmethod
+    def lower(m: Moments, z: float) -> np.ndarray:
         """A pessimistic estimate: the probability at ``z`` posterior standard deviations
         below the mean logit. What routing exploits on, so that a product it knows little
         about gets its traffic from the exploration budget, not from hope."""
-        group = catalogue.institution_index[index]
-        mu = np.einsum("nd,nd->n", X, self.institution_mean[group]) + self.product_mean[index]
-        var = (np.einsum("nd,nde,ne->n", X, self.institution_cov[group], X)
-               + self.product_var[index])
-        return np.clip(sigmoid(mu - z * np.sqrt(var)), PROBABILITY_FLOOR, PROBABILITY_CEILING)
+        return np.clip(sigmoid(m.mu - z * np.sqrt(m.var)), PROBABILITY_FLOOR,
+                       PROBABILITY_CEILING)
 
-    def sample(self, catalogue: CompiledCatalogue, X: np.ndarray, index: np.ndarray,
-               rng: np.random.Generator, draws: int = 1) -> np.ndarray:
-        """``draws`` Thompson samples, [draws, len(index)]: one coefficient vector per
-        institution per draw (shared by its products) and one intercept per product."""
-        group = catalogue.institution_index[index]
-        used, local = np.unique(group, return_inverse=True)
-        d = X.shape[1]
-        z = rng.standard_normal((draws, len(used), d))
-        betas = self.institution_mean[used][None] + np.einsum(
-            "ide,mie->mid", self.institution_chol[used], z)
-        intercepts = self.product_mean[index][None] + np.sqrt(
-            self.product_var[index])[None] * rng.standard_normal((draws, len(index)))
-        logits = np.einsum("nd,mnd->mn", X, betas[:, local]) + intercepts
+    @staticmethod
+    def sample(m: Moments, rng: np.random.Generator, draws: int = 1) -> np.ndarray:
+        """``draws`` Thompson samples, [draws, n]: one coefficient vector per institution
+        per draw (shared by its products) and one intercept per product."""
+        used, local = np.unique(m.group, return_inverse=True)
+        # Single precision is plenty for draws that only rank products, and twice as fast.
+        z = rng.standard_normal((draws, len(used), m.W.shape[1]), dtype=np.float32)
+        noise = np.einsum("ne,mne->mn", m.W.astype(np.float32), z[:, local])
+        noise += m.product_sd[None] * rng.standard_normal((draws, len(m.mu)), dtype=np.float32)
+        logits = m.mu[None] + noise
         return np.clip(sigmoid(logits), PROBABILITY_FLOOR, PROBABILITY_CEILING)

@@ -43,12 +43,13 @@ class LearnedPredictor:
                 explore: bool, rng: np.random.Generator, draws: int = 0) -> Predictions:
         approval, bad_offsets = self._for(catalogue)
         X = features.approval(catalogue, applicant, index)
-        mean = approval.mean(catalogue, X, index)
-        greedy = approval.lower(catalogue, X, index, approval_model.PESSIMISM_Z)
+        moments = approval.moments(catalogue, X, index)
+        mean = approval.mean(moments)
+        greedy = approval.lower(moments, approval_model.PESSIMISM_Z)
         samples = None
         probability = greedy
         if explore or draws:
-            samples = approval.sample(catalogue, X, index, rng, max(draws, 1))
+            samples = approval.sample(moments, rng, max(draws, 1))
             if explore:
                 probability = samples[0]  # the draw acted on is one of the logged draws
         apr_mid = (catalogue.apr_min[index] + catalogue.apr_max[index]) / 2

@@ -47,7 +47,12 @@ class RepaymentPosterior:
             seen.tolist(), means, variances, strict=True)})
         return RepaymentPosterior(market, institutions, self.loans + len(y))
 
-    def probabilities(self, X: np.ndarray, institution_ids: np.ndarray) -> np.ndarray:
+    def probabilities(self, X: np.ndarray, institution_ids: np.ndarray | None = None
+                      ) -> np.ndarray:
+        """P(bad) per loan; without ``institution_ids``, the market's view of the same
+        borrowers (what a loan's outcome would be at a typical institution)."""
+        if institution_ids is None:
+            return sigmoid(X @ self.market.mean)
         offsets = np.array([self.institutions.get(i, (0.0, 0.0))[0]
                             for i in np.asarray(institution_ids).tolist()], dtype=float)
         return sigmoid(X @ self.market.mean + offsets)

@@ -6,7 +6,10 @@ observed with what the models predicted:
 
 * approval: approvals against the sum of the approval probabilities routing used;
 * take-up: offers accepted against the take-up model's probabilities for each offer set;
-* repayment: loans repaid against the repayment model's P(not bad), over resolved loans.
+* repayment: loans repaid against the market repayment model's P(not bad) for the same
+  borrowers, over resolved loans. The market's view, not the institution's: the
+  institution's own record already enters the score as expected loss, and this ratio is
+  what lowers the weight of a product whose loans go bad more than its borrowers should.
 
 Each ratio is shrunk towards 1 with ``PSEUDO_COUNT`` (``(observed + a) / (predicted +
 a)``), so a handful of outcomes moves nothing much, and the multiplier is their product,
@@ -96,9 +99,9 @@ def evidence(session: Session, now: datetime) -> dict[int, dict]:
             entry["acceptances_predicted"] += p
 
     repayment, _ = store.posterior(session, ModelKind.REPAYMENT)
-    ids, X, bad, institutions, products = resolved_loans(session, Loan.funded_at >= since)
+    ids, X, bad, _, products = resolved_loans(session, Loan.funded_at >= since)
     if ids:
-        good_predicted = 1.0 - repayment.probabilities(X, institutions)
+        good_predicted = 1.0 - repayment.probabilities(X)
         for product, was_bad, p in zip(products.tolist(), bad.tolist(),
                                        good_predicted.tolist(), strict=True):
             entry = at(product)

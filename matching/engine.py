@@ -198,4 +198,4 @@ def route(catalogue: CompiledCatalogue, applicant: Applicant, *, k: int,
                     model_name=model.name)
 
 
-DRAWS = 32
+DRAWS = 16

@@ -73,7 +73,7 @@ def test_the_creator_reads_what_it_was_told(client, apply, market, borrower_app)
 
 
 def test_k_per_channel(database_url, market, borrower_app):
-    app = create_app({"DATABASE_URL": database_url, "TESTING": True,
+    app = create_app({"DATABASE_URL": database_url, "TESTING": True, "EXPLORATION_RATE": 0.0,
                       "PRODUCTS_PER_CHANNEL": {"ecommerce": 2}})
     client = app.test_client()
     response = client.post("/v1/applications", json=application_body(),
@@ -231,8 +231,8 @@ def test_paused_products_and_institutions_are_never_routed(client, ops, apply, m
 def test_a_change_made_by_another_worker_is_seen_at_once(database_url, market, ops,
                                                           borrower_app):
     """Two app instances stand for two worker processes with their own compiled arrays."""
-    router = create_app({"DATABASE_URL": database_url, "TESTING": True})
-    admin = create_app({"DATABASE_URL": database_url, "TESTING": True})
+    router = create_app({"DATABASE_URL": database_url, "TESTING": True, "EXPLORATION_RATE": 0.0})
+    admin = create_app({"DATABASE_URL": database_url, "TESTING": True, "EXPLORATION_RATE": 0.0})
     post = router.test_client().post
     first = post("/v1/applications", json=application_body(),
                  headers={**borrower_app, "Idempotency-Key": "1"}).json

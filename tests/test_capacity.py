@@ -81,7 +81,7 @@ def test_a_stale_view_of_the_caps_never_over_allocates(database_url, app, ops, b
                               apr_min=0.05, rules=RULES)
     plenty = create_institution(name="Plenty")
     fallback = create_product(plenty["id"], name="Always", rules=RULES)
-    second = create_app({"DATABASE_URL": database_url, "TESTING": True,
+    second = create_app({"DATABASE_URL": database_url, "TESTING": True, "EXPLORATION_RATE": 0.0,
                          "USAGE_REFRESH_SECONDS": 3600})
     post_second = second.test_client().post
 

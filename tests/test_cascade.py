@@ -24,7 +24,7 @@ from matching.models import Routing
 @pytest.fixture
 def app(database_url):
     """Two products per wave and at most two waves, so cascades show in small markets."""
-    app = create_app({"DATABASE_URL": database_url, "TESTING": True,
+    app = create_app({"DATABASE_URL": database_url, "TESTING": True, "EXPLORATION_RATE": 0.0,
                       "PRODUCTS_PER_APPLICATION": 2, "MAX_WAVES": 2})
     yield app
     app.extensions["lendmatch.engine"].dispose()

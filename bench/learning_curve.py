@@ -1,6 +1,6 @@
 """How fast and how well lendmatch learns who approves whom, on a simulated market.
 
-    python bench/learning.py [--decisions 20000] [--quick] [--png-dir .]
+    python bench/learning_curve.py [--decisions 20000] [--quick] [--png-dir .]
 
 Builds a market of ``--institutions`` institutions (two products each) whose hidden
 approval policies differ (``simulation/market.py``), then repeats: ``--batch`` borrowers
