@@ -1,5 +1,6 @@
-"""Jobs until the scheduler process lands (``flask --app app expire``,
-``flask --app app deliver-webhooks [--loop]``), and ``flask --app app check-invariants``."""
+"""``flask --app app expire`` and ``flask --app app deliver-webhooks [--loop]`` (the same
+work the scheduler's ``expire`` and ``deliver-webhooks`` jobs do, by hand), and
+``flask --app app check-invariants``."""
 
 import time
 
