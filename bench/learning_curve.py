@@ -38,7 +38,6 @@ from core.db import new_session  # noqa: E402
 from jobs import runner  # noqa: E402
 from learning import calibration  # noqa: E402
 from simulation import setup  # noqa: E402
-from simulation.driver import Run  # noqa: E402
 from simulation.market import Policy  # noqa: E402
 
 
@@ -76,15 +75,9 @@ def build(database_url, count, seed, exploration):
     with app.app_context():
         result = app.test_cli_runner().invoke(args=["db", "upgrade"])
         assert result.exit_code == 0, result.output
-        session = new_session()
-        rng = np.random.default_rng(seed)
-        lenders = [setup.add_lender(session, app.config, f"Institution {i:02d}", policy,
-                                    products_per=2)
-                   for i, policy in enumerate(policies(rng, count))]
-        run = Run(app, {le.institution_id: le for le in lenders},
-                  setup.borrower_app(session), seed=seed, clock=clock,
-                  seconds_between_arrivals=2.0)
-        session.close()
+    _, run = setup.market(app, policies(np.random.default_rng(seed), count), seed=seed,
+                          name="Institution {:02d}", products_per=2,
+                          seconds_between_arrivals=2.0)
     return app, run
 
 

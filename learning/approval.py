@@ -38,6 +38,13 @@ PROBABILITY_FLOOR, PROBABILITY_CEILING = 0.001, 0.999
 NAME = "bayes-logit-pooled"
 
 
+def predictive(mu: np.ndarray, var: np.ndarray) -> np.ndarray:
+    """The posterior predictive probability of a logit ~ N(mu, var) (probit approximation
+    of the logistic integral), so the uncertain are not over-confident."""
+    return np.clip(sigmoid(mu / np.sqrt(1.0 + np.pi * var / 8.0)), PROBABILITY_FLOOR,
+                   PROBABILITY_CEILING)
+
+
 def prior() -> Gaussian:
     return Gaussian(COEFFICIENTS.copy(), np.diag(MARKET_SD ** 2))
 
@@ -85,6 +92,20 @@ class ApprovalPosterior:
                    {int(i): Gaussian.from_json(g) for i, g in data["institutions"].items()},
                    {int(p): (mv[0], mv[1]) for p, mv in data["products"].items()},
                    data["decisions"])
+
+    def predict(self, X: np.ndarray, institution_ids: np.ndarray,
+                product_ids: np.ndarray) -> np.ndarray:
+        """The predictive probability of each row, as routing would compute it (for
+        offline evaluation, where rows come with ids rather than catalogue positions)."""
+        fallback = self.market.inflated(INSTITUTION_SD ** 2)
+        used, local = np.unique(institution_ids, return_inverse=True)
+        beliefs = [self.institutions.get(i, fallback) for i in used.tolist()]
+        means = np.stack([g.mean for g in beliefs])[local]
+        covs = np.stack([g.cov for g in beliefs])[local]
+        product = np.array([self.products.get(p, (0.0, PRODUCT_SD ** 2))
+                            for p in np.asarray(product_ids).tolist()]).reshape(-1, 2)
+        return predictive(np.einsum("nd,nd->n", X, means) + product[:, 0],
+                          np.einsum("nd,nde,ne->n", X, covs, X) + product[:, 1])
 
     def compile(self, catalogue: CompiledCatalogue) -> "CompiledApproval":
         """Arrays aligned with the catalogue, for the request path."""
@@ -134,10 +155,7 @@ class CompiledApproval:
 
     @staticmethod
     def mean(m: Moments) -> np.ndarray:
-        """The posterior predictive probability (probit approximation of the logistic
-        integral), so the uncertain are not over-confident."""
-        p = sigmoid(m.mu / np.sqrt(1.0 + np.pi * m.var / 8.0))
-        return np.clip(p, PROBABILITY_FLOOR, PROBABILITY_CEILING)
+        return predictive(m.mu, m.var)
 
     @staticmethod
     def lower(m: Moments, z: float) -> np.ndarray:

@@ -95,23 +95,6 @@ def decisions(session: Session):
             np.array([r.product_id for r in rows], dtype=np.int64))
 
 
-def predict(posterior: ApprovalPosterior, X, institutions, products) -> np.ndarray:
-    """The posterior predictive mean per row, as routing computes it."""
-    from learning.approval import INSTITUTION_SD, PRODUCT_SD
-    from learning.bayes import sigmoid
-
-    fallback = posterior.market.inflated(INSTITUTION_SD ** 2)
-    p = np.empty(len(X))
-    for i, (x, institution, product) in enumerate(zip(X, institutions.tolist(),
-                                                      products.tolist(), strict=True)):
-        belief = posterior.institutions.get(institution, fallback)
-        b, v = posterior.products.get(product, (0.0, PRODUCT_SD ** 2))
-        mu = x @ belief.mean + b
-        var = x @ belief.cov @ x + v
-        p[i] = sigmoid(mu / np.sqrt(1 + np.pi * var / 8))
-    return p
-
-
 def report(session: Session, holdout: float = 0.2) -> dict:
     X, y, institutions, products = decisions(session)
     split = int(len(y) * (1 - holdout))
@@ -120,7 +103,8 @@ def report(session: Session, holdout: float = 0.2) -> dict:
         end = min(start + TRAINING_BATCH, split)
         posterior = posterior.update(X[start:end], y[start:end], institutions[start:end],
                                      products[start:end])
-    p = predict(posterior, X[split:], institutions[split:], products[split:])
+    p = (posterior.predict(X[split:], institutions[split:], products[split:]) if split < len(y)
+         else np.zeros(0))
     held = y[split:]
     per_institution = {int(i): Metrics.of(p[institutions[split:] == i],
                                           held[institutions[split:] == i])

@@ -18,6 +18,7 @@ from learning.takeup import offer_features
 from matching.applicant import from_body
 from matching.features import repayment_row
 from matching.models import Application, ApplicationStatus, Routing, RoutingStatus
+from matching.service import stored_body
 
 BATCH = 50_000
 DECIDED = (RoutingStatus.APPROVED, RoutingStatus.DECLINED, RoutingStatus.EXPIRED)
@@ -66,31 +67,33 @@ def _approval(session: Session, now: datetime) -> dict:
                            "products": len(fitted.products)}, now)
 
 
-def choice_sets(session: Session, *where) -> tuple[list, np.ndarray, np.ndarray, np.ndarray]:
+def choice_sets(session: Session, *where) -> tuple[list, np.ndarray, np.ndarray, np.ndarray,
+                                                  list]:
     """Offers of applications whose choice is made: their ids, features, whether each
-    was accepted, and the choice set (application) index of each."""
+    was accepted, the choice set (application) index of each, and their product ids."""
     rows = session.execute(
-        select(Offer.id, Offer.application_id, Offer.apr, Offer.amount, Offer.status,
-               Application.amount.label("requested"))
+        select(Offer.id, Offer.application_id, Offer.product_id, Offer.apr, Offer.amount,
+               Offer.status, Application.amount.label("requested"))
         .join(Application, Application.id == Offer.application_id)
         .where(Application.status.in_(CHOICE_MADE), *where)
         .order_by(Offer.application_id, Offer.id).limit(BATCH)).all()
-    ids, blocks, chosen, sets = [], [], [], []
+    ids, blocks, chosen, sets, products = [], [], [], [], []
     by_application: dict[str, list] = {}
     for row in rows:
         by_application.setdefault(row.application_id, []).append(row)
     for index, offers in enumerate(by_application.values()):
         ids += [o.id for o in offers]
+        products += [o.product_id for o in offers]
         blocks.append(offer_features([o.apr for o in offers], [o.amount for o in offers],
                                      float(offers[0].requested)))
         chosen += [o.status == OfferStatus.ACCEPTED for o in offers]
         sets += [index] * len(offers)
     F = np.vstack(blocks) if blocks else np.zeros((0, 4))
-    return ids, F, np.array(chosen, dtype=float), np.array(sets, dtype=np.int64)
+    return ids, F, np.array(chosen, dtype=float), np.array(sets, dtype=np.int64), products
 
 
 def _takeup(session: Session, now: datetime) -> dict:
-    ids, F, chosen, sets = choice_sets(session, Offer.learned_in.is_(None))
+    ids, F, chosen, sets, _ = choice_sets(session, Offer.learned_in.is_(None))
     if not ids:
         return {"new": 0}
     posterior, _ = store.posterior(session, ModelKind.TAKEUP)
@@ -121,8 +124,6 @@ def resolved_loans(session: Session, *where) -> tuple[list, np.ndarray, np.ndarr
 
 
 def applicant_of(application: Application):
-    from matching.service import stored_body
-
     return from_body(stored_body(application))
 
 

@@ -86,14 +86,12 @@ def evidence(session: Session, now: datetime) -> dict[int, dict]:
                      approvals_predicted=float(row[3] or 0))
 
     takeup, _ = store.posterior(session, ModelKind.TAKEUP)
-    ids, F, chosen, sets = choice_sets(session, Offer.created_at >= since)
+    ids, F, chosen, sets, offer_products = choice_sets(session, Offer.created_at >= since)
     if ids:
         predicted = takeup.probabilities(F, sets)
-        products = dict(session.execute(select(Offer.id, Offer.product_id)
-                                        .where(Offer.id.in_(ids))).all())
-        for offer_id, was_chosen, p in zip(ids, chosen.tolist(), predicted.tolist(),
-                                           strict=True):
-            entry = at(products[offer_id])
+        for product, was_chosen, p in zip(offer_products, chosen.tolist(), predicted.tolist(),
+                                          strict=True):
+            entry = at(product)
             entry["offers"] += 1
             entry["accepted"] += was_chosen
             entry["acceptances_predicted"] += p

@@ -3,12 +3,13 @@ products (every simulated borrower fits their hard rules, so what differs is the
 policy), and a borrower-app key."""
 
 from core import keys
+from core.db import new_session
 from core.principal import Role, command_line
 from lenders import service as lenders
 from lenders.schemas import InstitutionIn
 from products import service as products
 from products.schemas import ProductIn
-from simulation.driver import borrower_principal, institution_principal
+from simulation.driver import Run, borrower_principal, institution_principal
 from simulation.market import REGIONS, Lender, Policy
 
 
@@ -58,3 +59,18 @@ def add_product(session, config, lender: Lender, name: str, policy: Policy | Non
 def borrower_app(session):
     row, _ = keys.create(session, command_line("simulation"), Role.BORROWER_APP)
     return borrower_principal(row.id)
+
+
+def market(app, policies: list[Policy], *, seed: int, name: str = "Lender {}",
+           seconds_between_arrivals: float = 5.0, **lender) -> tuple[list[Lender], Run]:
+    """One lender per policy (``add_lender``'s options in ``lender``), a borrower-app key,
+    and a ``Run`` that drives them on the app's routing clock."""
+    with app.app_context():
+        session = new_session()
+        lenders = [add_lender(session, app.config, name.format(i), policy, **lender)
+                   for i, policy in enumerate(policies)]
+        run = Run(app, {le.institution_id: le for le in lenders}, borrower_app(session),
+                  seed=seed, clock=app.extensions["lendmatch.routing"].clock,
+                  seconds_between_arrivals=seconds_between_arrivals)
+        session.close()
+    return lenders, run

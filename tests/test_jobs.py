@@ -22,7 +22,7 @@ from learning.models import (
 )
 from matching.models import DailyUsage
 from simulation import setup
-from simulation.driver import Run, fund_and_resolve, take_offers
+from simulation.driver import fund_and_resolve, take_offers
 from simulation.market import Policy
 
 REQUIRED = {"update-models", "recompute-weights", "capacity-prices", "expire",
@@ -45,13 +45,10 @@ def two_apps(database_url):
 
 def busy_market(app):
     """Applications, decisions, accepted offers and resolved loans: every job has work."""
+    _, run = setup.market(app, [Policy(base=b) for b in (1.0, 0.0, -1.0)], seed=5,
+                          product_cap=400, cap=1000)
     with app.app_context():
         session = new_session()
-        lenders = [setup.add_lender(session, app.config, f"Lender {i}", Policy(base=b),
-                                    product_cap=400, cap=1000)
-                   for i, b in enumerate([1.0, 0.0, -1.0])]
-        run = Run(app, {le.institution_id: le for le in lenders}, setup.borrower_app(session),
-                  seed=5, clock=app.extensions["lendmatch.routing"].clock)
         for _ in range(40):
             run.arrive(session)
         run.decide_pending(session)

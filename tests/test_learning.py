@@ -13,7 +13,7 @@ from jobs import runner
 from learning.models import LearnedModel, ProductWeightVersion
 from matching.models import Routing, RoutingTrace
 from simulation import setup
-from simulation.driver import Run, fund_and_resolve, take_offers
+from simulation.driver import fund_and_resolve, take_offers
 from simulation.market import Policy
 
 UPDATE_EVERY = 50  # applications between two update-models runs
@@ -36,14 +36,7 @@ def sim_app(database_url):
 
 
 def market(app, policies, **lender):
-    with app.app_context():
-        session = new_session()
-        lenders = [setup.add_lender(session, app.config, f"Lender {i}", p, **lender)
-                   for i, p in enumerate(policies)]
-        run = Run(app, {le.institution_id: le for le in lenders}, setup.borrower_app(session),
-                  seed=3, clock=app.extensions["lendmatch.routing"].clock)
-        session.close()
-    return lenders, run
+    return setup.market(app, policies, seed=3, **lender)
 
 
 def batch(app, run, n=UPDATE_EVERY) -> Counter:

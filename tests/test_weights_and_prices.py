@@ -15,7 +15,7 @@ from learning.models import CapacityPriceSolve
 from learning.prices import Demand, solve
 from matching.models import RoutingTrace
 from simulation import setup
-from simulation.driver import Run, fund_and_resolve, take_offers
+from simulation.driver import fund_and_resolve, take_offers
 from simulation.market import Policy
 
 
@@ -29,14 +29,7 @@ def sim(database_url):
 
 
 def build(app, policies, **lender):
-    with app.app_context():
-        session = new_session()
-        lenders = [setup.add_lender(session, app.config, f"Lender {i}", p, **lender)
-                   for i, p in enumerate(policies)]
-        run = Run(app, {le.institution_id: le for le in lenders}, setup.borrower_app(session),
-                  seed=11, clock=app.extensions["lendmatch.routing"].clock)
-        session.close()
-    return lenders, run
+    return setup.market(app, policies, seed=11, **lender)
 
 
 def arrive(app, run, n):
