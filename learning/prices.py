@@ -52,8 +52,9 @@ def end_of_day(now: datetime, zone) -> datetime:
 
 
 def solve(catalogue: CompiledCatalogue, demand: Demand, used_product: dict[int, int],
-          used_institution: dict[int, int], k: int) -> dict:
-    """Prices and the plan for every capped product and institution."""
+          used_institution: dict[int, int], k: int, *, prune: bool = True) -> dict:
+    """Prices and the plan for every capped product and institution. ``prune=False``
+    states every positive product of every sample (the tests check it is the same LP)."""
     product_cap = dict(zip(catalogue.product_id.tolist(), catalogue.product_cap.tolist(),
                            strict=True))
     institution_of = dict(zip(catalogue.product_id.tolist(),
@@ -68,7 +69,10 @@ def solve(catalogue: CompiledCatalogue, demand: Demand, used_product: dict[int, 
     objective.SetMaximization()
     by_product: dict[int, list] = {}
     by_institution: dict[int, list] = {}
+    priced = _priced_institutions(catalogue)
     for ids, scores in zip(demand.product_ids, demand.scores, strict=True):
+        if prune:
+            ids, scores = _relevant(catalogue, priced, ids, scores, k)
         per_sample = solver.Constraint(0, k * share)
         per_institution: dict[int, object] = {}
         for product, s in zip(ids.tolist(), scores.tolist(), strict=True):
@@ -112,6 +116,35 @@ def solve(catalogue: CompiledCatalogue, demand: Demand, used_product: dict[int, 
         "objective": round(objective.Value(), 6) if constraints else 0.0,
         "priced": sum(1 for scope in rows.values() for r in scope.values() if r["price"] > 0),
     }}
+
+
+def _priced_institutions(catalogue: CompiledCatalogue) -> np.ndarray:
+    """Institution ids with a cap of their own or on any of their products."""
+    capped = np.isfinite(catalogue.product_cap) | np.isfinite(catalogue.institution_cap)
+    return np.unique(catalogue.institution_id[capped])
+
+
+def _relevant(catalogue: CompiledCatalogue, priced: np.ndarray, ids: np.ndarray,
+              scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The sample's products that can matter to the LP: every positive one of an
+    institution with a cap, and of the rest only the ``k`` best of each institution's
+    best. (Exchange argument: a plan using any other uncapped product can swap it, unit
+    for unit, for one of those ``k`` whose institution it leaves free, at no loss.)"""
+    position = np.searchsorted(catalogue.product_id, ids)
+    known = position < len(catalogue.product_id)
+    known[known] = catalogue.product_id[position[known]] == ids[known]
+    keep = known & (scores > 0)
+    ids, scores, position = ids[keep], scores[keep], position[keep]
+    institution = catalogue.institution_id[position]
+    capped = np.isin(institution, priced)
+    free = np.flatnonzero(~capped)
+    order = free[np.lexsort((-scores[free], institution[free]))]
+    first = np.ones(len(order), dtype=bool)
+    first[1:] = institution[order][1:] != institution[order][:-1]
+    best = order[first]
+    best = best[np.argsort(-scores[best], kind="stable")[:k]]
+    chosen = np.sort(np.concatenate([np.flatnonzero(capped), best]))
+    return ids[chosen], scores[chosen]
 
 
 class PriceBoard:

@@ -191,3 +191,27 @@ def test_the_lp_prices_only_binding_caps():
     assert scarce["price"] == pytest.approx(1.0) and scarce["planned_rest"] == pytest.approx(5)
     plenty = Demand([np.array([1, 2])] * 10, [np.array([2.0, 1.0])] * 10, forecast=3.0)
     assert solve(Catalogue, plenty, {}, {}, k=1)["prices"]["products"]["1"]["price"] == 0
+
+
+def test_pruning_uncapped_products_leaves_the_price_lp_unchanged():
+    rng = np.random.default_rng(3)
+
+    class Catalogue:
+        product_id = np.arange(1, 41)
+        institution_id = np.repeat(np.arange(100, 120), 2)
+        product_cap = np.where(rng.random(40) < 0.2, 30.0, np.inf)
+        institution_cap = np.where(np.repeat(rng.random(20), 2) < 0.2, 50.0, np.inf)
+
+    samples = [rng.choice(Catalogue.product_id, size=25, replace=False) for _ in range(60)]
+    demand = Demand(samples, [rng.normal(0.3, 0.4, 25) for _ in samples], forecast=900.0)
+    capped = Catalogue.product_id[np.isfinite(Catalogue.product_cap)].tolist()
+    # The same optimum at every remaining capacity: the same value function, so the
+    # same LP (its duals may pick different points of a kink).
+    for used in (0, 10, 25):
+        used_product = {p: used for p in capped}
+        pruned = solve(Catalogue, demand, used_product, {}, k=3)
+        full = solve(Catalogue, demand, used_product, {}, k=3, prune=False)
+        assert pruned["summary"]["objective"] == pytest.approx(full["summary"]["objective"])
+        assert pruned["summary"]["priced"] > 0
+        for scope in ("products", "institutions"):
+            assert pruned["prices"][scope].keys() == full["prices"][scope].keys()
