@@ -82,9 +82,6 @@ def main():
     parser.add_argument("--inquiry-cost", type=float, default=0.1)
     parser.add_argument("--exploration", type=float, default=0.1)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--lendingclub", action="store_true",
-                        help="policies and default rates fitted on ../shared/data")
-    parser.add_argument("--data", default=str(HERE.parent.parent / "shared" / "data"))
     parser.add_argument("--service", type=int, default=0, metavar="N",
                         help="also run the full engine through the service layer on the "
                              "first N arrivals")
@@ -100,14 +97,8 @@ def main():
     with app.app_context():
         result = app.test_cli_runner().invoke(args=["db", "upgrade"])
         assert result.exit_code == 0, result.output
-    if args.lendingclub:
-        from simulation import lendingclub
-
-        market_world = lendingclub.generate(args.data, args.seed, institutions=args.institutions,
-                                            applicants=args.applicants, days=args.days)
-    else:
-        market_world = world.generate(args.seed, institutions=args.institutions,
-                                      applicants=args.applicants, days=args.days)
+    market_world = world.generate(args.seed, institutions=args.institutions,
+                                  applicants=args.applicants, days=args.days)
     market_world, truth, _ = scenario.prepare(app, market_world, settings)
     capped = sum(1 for spec in market_world.institutions if spec.cap)
     log(f"scenario {market_world.name}: {len(market_world.institutions)} institutions "
