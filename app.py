@@ -6,6 +6,7 @@ from collections.abc import Mapping
 
 from flask import Flask
 
+import console
 import core
 import feedback
 import jobs
@@ -41,4 +42,5 @@ def create_app(config: Mapping | None = None) -> Flask:
     feedback.init_app(app)
     learning.init_app(app)
     jobs.init_app(app)
+    console.init_app(app)
     return app

@@ -25,6 +25,10 @@
 | ``LENDMATCH_WEIGHT_MULTIPLIER_MIN``  | ``0.25`` (bounds of the learned weight multiplier) |
 | ``LENDMATCH_WEIGHT_MULTIPLIER_MAX``  | ``2.0``                              |
 | ``LENDMATCH_ROUTING_SEED``           | none (seed exploration, for reproducible runs) |
+| ``LENDMATCH_SECRET_KEY``             | random, kept in ``instance/secret_key`` (see below) |
+| ``LENDMATCH_SECURE_COOKIES``         | ``false`` (``true`` behind HTTPS: cookie over HTTPS only) |
+
+The secret key signs the ops console's session cookie; every host must share one value.
 
 Within the cool-down, an applicant (``external_id``) who already has an open application
 gets that one back instead of new credit inquiries.
@@ -64,6 +68,8 @@ DEFAULTS = {
     "WEIGHT_MULTIPLIER_MIN": 0.25,
     "WEIGHT_MULTIPLIER_MAX": 2.0,
     "ROUTING_SEED": None,
+    "SECRET_KEY": None,
+    "SESSION_COOKIE_SECURE": False,
 }
 
 
@@ -76,6 +82,16 @@ def channel_counts(raw: str) -> dict[str, int]:
             raise ValueError(part)
         counts[channel.strip()] = int(count)
     return counts
+
+def flag(raw: str) -> bool:
+    """``true``/``false`` (also ``1``/``0``, ``yes``/``no``, ``on``/``off``)."""
+    value = raw.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(raw)
+
 
 ENVIRONMENT = {
     "DATABASE_URL": ("DATABASE_URL", str),
@@ -101,6 +117,8 @@ ENVIRONMENT = {
     "LENDMATCH_WEIGHT_MULTIPLIER_MIN": ("WEIGHT_MULTIPLIER_MIN", float),
     "LENDMATCH_WEIGHT_MULTIPLIER_MAX": ("WEIGHT_MULTIPLIER_MAX", float),
     "LENDMATCH_ROUTING_SEED": ("ROUTING_SEED", int),
+    "LENDMATCH_SECRET_KEY": ("SECRET_KEY", str),
+    "LENDMATCH_SECURE_COOKIES": ("SESSION_COOKIE_SECURE", flag),
 }
 
 
@@ -113,7 +131,8 @@ def from_environment(environ: Mapping[str, str]) -> dict:
         try:
             settings[key] = convert(raw)
         except ValueError:
-            kind = "list of channel=count" if convert is channel_counts else convert.__name__
+            kind = {channel_counts: "list of channel=count",
+                    flag: "true/false"}.get(convert, convert.__name__)
             raise ConfigurationError(f"{variable}={raw!r} is not a valid {kind}") from None
     return settings
 

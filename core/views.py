@@ -18,9 +18,12 @@ keys_blp = Blueprint("keys", __name__, url_prefix="/v1/keys",
 
 
 class AuditFilters(ListFilters):
-    object_type = fields.String(validate=validate.OneOf(["institution", "product", "api_key"]))
+    object_type = fields.String(validate=validate.OneOf(
+        ["institution", "product", "api_key", "model"]))
     object_id = fields.String(validate=validate.Length(max=40))
-    action = fields.String(validate=validate.OneOf(["create", "update", "revoke"]))
+    action = fields.String(validate=validate.OneOf(
+        ["create", "update", "revoke", "weight_lock", "weight_rollback", "model_rollback",
+         "sign_in"]))
     actor = fields.String(validate=validate.Length(max=100))
     since = fields.AwareDateTime(metadata={"description": "entries at or after (ISO 8601)"})
     until = fields.AwareDateTime(metadata={"description": "entries before (ISO 8601)"})

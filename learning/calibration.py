@@ -113,20 +113,28 @@ def report(session: Session, holdout: float = 0.2) -> dict:
             "institutions": per_institution, "predictions": p, "outcomes": held}
 
 
+def reliability(p: np.ndarray, y: np.ndarray, bins: int = BINS) -> list[dict]:
+    """Per non-empty equal-width bin: mean prediction, observed rate and size."""
+    which = np.minimum((p * bins).astype(int), bins - 1)
+    points = []
+    for b in range(bins):
+        inside = which == b
+        if inside.any():
+            points.append({"predicted": float(p[inside].mean()),
+                           "observed": float(y[inside].mean()), "count": int(inside.sum())})
+    return points
+
+
 def reliability_plot(p: np.ndarray, y: np.ndarray, path: str, title: str) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    which = np.minimum((p * BINS).astype(int), BINS - 1)
-    centers, rates, sizes = [], [], []
-    for b in range(BINS):
-        inside = which == b
-        if inside.any():
-            centers.append(p[inside].mean())
-            rates.append(y[inside].mean())
-            sizes.append(inside.sum())
+    points = reliability(p, y)
+    centers = [b["predicted"] for b in points]
+    rates = [b["observed"] for b in points]
+    sizes = [b["count"] for b in points]
     figure, axis = plt.subplots(figsize=(5, 5))
     axis.plot([0, 1], [0, 1], "--", color="grey", label="perfect")
     axis.scatter(centers, rates, s=[20 + 200 * s / max(sizes) for s in sizes] if sizes else 20,

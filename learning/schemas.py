@@ -43,6 +43,10 @@ class ModelVersionOut(ma.Schema):
     summary = fields.Dict()
 
 
+class ModelRollbackIn(Input):
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=500))
+
+
 class ModelFilters(Input):
     kind = fields.String(validate=validate.OneOf(["approval", "takeup", "repayment"]))
 

@@ -13,6 +13,10 @@ from datetime import datetime
 from sqlalchemy import String, func, literal, select, type_coerce, union_all
 from sqlalchemy.orm import Session
 
+from core import audit
+from core.db import transaction
+from core.errors import NotFound
+from core.principal import Principal
 from learning.approval import ApprovalPosterior
 from learning.models import CapacityPriceSolve, LearnedModel, ModelKind
 from learning.predictor import LearnedPredictor
@@ -43,6 +47,32 @@ def save(session: Session, kind: ModelKind, fitted, *, batch_rows: int, total_ro
                        total_rows=total_rows, params=fitted.to_json(), summary=summary)
     session.add(row)
     session.flush()
+    return row
+
+
+def rollback(session: Session, who: Principal, model_id: int, *, reason: str,
+             now: datetime) -> LearnedModel:
+    """Make an earlier version current again by saving a copy of it as the newest.
+
+    Every web worker picks the copy up on its next refresh, as it would a new update. The
+    labels learned after that version stay marked as learned, so the next ``update-models``
+    run continues from the restored posterior with new labels only: a rollback forgets
+    what the versions after it learned, which is what it is for."""
+    with transaction(session):
+        source = session.get(LearnedModel, model_id)
+        if source is None:
+            raise NotFound(f"no model version {model_id}")
+        current = latest(session, source.kind)
+        row = LearnedModel(kind=source.kind, created_at=now, batch_rows=0,
+                           total_rows=source.total_rows, params=source.params,
+                           summary={"rolled_back_to": source.id, "reason": reason,
+                                    "replaced": current.id})
+        session.add(row)
+        session.flush()
+        audit.record(session, who, "model_rollback", "model", source.kind.value,
+                     before={"version": current.id}, after={"version": row.id,
+                                                            "copy_of": source.id},
+                     reason=reason)
     return row
 
 

@@ -11,6 +11,7 @@ from learning import store, weights
 from learning.models import LearnedModel
 from learning.schemas import (
     ModelFilters,
+    ModelRollbackIn,
     ModelVersionOut,
     PriceSolveOut,
     WeightLockIn,
@@ -71,6 +72,20 @@ class Models(MethodView):
         if filters.get("kind"):
             query = query.where(LearnedModel.kind == filters["kind"])
         return list(get_session().scalars(query))
+
+
+@blp.route("/models/<int(max=2147483647):model_id>/rollback")
+class ModelRollback(MethodView):
+    @require(blp, Role.OPS)
+    @blp.arguments(ModelRollbackIn)
+    @blp.response(201, ModelVersionOut)
+    @blp.alt_response(404, response="DEFAULT_ERROR")
+    def post(self, data, model_id):
+        """Make an earlier model version current again: it is saved anew as the newest
+        version of its kind (routing picks it up within the refresh interval), and the
+        audit log records who did it and why."""
+        return store.rollback(get_session(), principal(), model_id, reason=data["reason"],
+                              now=_now())
 
 
 @blp.route("/capacity-prices")

@@ -61,27 +61,50 @@ def create(session: Session, who: Principal, data: dict, *, apr_cap: float) -> P
 
 def update(session: Session, who: Principal, product_id: int, changes: dict,
            expected_version: int | None, *, apr_cap: float) -> Product:
+    with transaction(session):
+        return _update(session, who, product_id, changes, expected_version, apr_cap)
+
+
+def update_many(session: Session, who: Principal, edits_by_product: dict[int, dict],
+                expected_versions: dict[int, int], *, reason: str,
+                apr_cap: float) -> list[Product]:
+    """Several products changed together, all or none: each goes through the same checks
+    and audit entry as ``update``, and a refusal of any one is reported under its id."""
+    changed = []
+    with transaction(session):
+        for product_id, changes in edits_by_product.items():
+            try:
+                changed.append(_update(session, who, product_id, changes | {"reason": reason},
+                                       expected_versions.get(product_id), apr_cap))
+            except InvalidInput as error:
+                raise InvalidInput({str(product_id): error.errors["json"]},
+                                   message=f"product {product_id}: {error.message}") from None
+            except (Conflict, NotFound, Forbidden) as error:
+                raise type(error)(f"product {product_id}: {error.message}") from None
+    return changed
+
+
+def _update(session, who, product_id, changes, expected_version, apr_cap) -> Product:
     if who.role != Role.OPS:
         raise Forbidden("only ops may change a product")
     changes = flatten(changes)
     reason = changes.pop("reason", None)
-    with transaction(session):
-        product = get_visible(session, who, product_id)
-        edits.check_version(product.version, expected_version)
-        edits.check_request(changes, reason, NEEDS_REASON)
-        if changes.get("institution_id", product.institution_id) != product.institution_id:
-            raise InvalidInput({"institution_id": ["a product cannot move to another "
-                                                   "institution; create a new one"]})
-        if product.status == ProductStatus.RETIRED and changes.get("status") not in (
-                None, ProductStatus.RETIRED):
-            raise InvalidInput({"status": ["a retired product cannot be brought back"]})
-        merged = {column: getattr(product, column) for column in _columns()} | changes
-        institution = session.get(Institution, product.institution_id)
-        check(merged, institution, apr_cap)
-        if changes.get("name", product.name) != product.name:
-            _ensure_name_free(session, product.institution_id, changes["name"])
-        edits.apply_and_audit(session, who, product, changes, what="product",
-                              snapshot=snapshot, reason=reason)
+    product = get_visible(session, who, product_id)
+    edits.check_version(product.version, expected_version)
+    edits.check_request(changes, reason, NEEDS_REASON)
+    if changes.get("institution_id", product.institution_id) != product.institution_id:
+        raise InvalidInput({"institution_id": ["a product cannot move to another "
+                                               "institution; create a new one"]})
+    if product.status == ProductStatus.RETIRED and changes.get("status") not in (
+            None, ProductStatus.RETIRED):
+        raise InvalidInput({"status": ["a retired product cannot be brought back"]})
+    merged = {column: getattr(product, column) for column in _columns()} | changes
+    institution = session.get(Institution, product.institution_id)
+    check(merged, institution, apr_cap)
+    if changes.get("name", product.name) != product.name:
+        _ensure_name_free(session, product.institution_id, changes["name"])
+    edits.apply_and_audit(session, who, product, changes, what="product",
+                          snapshot=snapshot, reason=reason)
     return product
 
 

@@ -111,6 +111,40 @@ def test_weights_and_models_are_for_ops_only(sim, client, make_key, ops):
     assert models and all(m["kind"] == "repayment" for m in models)
 
 
+def test_rolling_back_a_model_makes_the_earlier_version_current(sim, client, ops):
+    from learning import store
+    from learning.models import ModelKind
+
+    weights_after_bad_loans(sim)
+    [first] = client.get("/v1/models", headers=ops, query_string={"kind": "repayment"}).json
+    with sim.app_context():
+        session = new_session()
+        # A newer version that forgot everything: the prior.
+        store.save(session, ModelKind.REPAYMENT, store.POSTERIORS[ModelKind.REPAYMENT](),
+                   batch_rows=0, total_rows=0, summary={}, now=Clock()())
+        session.commit()
+        session.close()
+    url = f"/v1/models/{first['id']}/rollback"
+    assert client.post(url, headers=ops, json={}).status_code == 422
+    assert client.post("/v1/models/999999/rollback", headers=ops,
+                       json={"reason": "x"}).status_code == 404
+    rolled = client.post(url, headers=ops, json={"reason": "the newer one overfits"})
+    assert rolled.status_code == 201, rolled.json
+    assert rolled.json["summary"]["rolled_back_to"] == first["id"]
+    newest = client.get("/v1/models", headers=ops, query_string={"kind": "repayment"}).json[0]
+    assert newest["id"] == rolled.json["id"] and newest["total_rows"] == first["total_rows"]
+    with sim.app_context():
+        session = new_session()
+        restored, version = store.posterior(session, ModelKind.REPAYMENT)
+        original = session.get(store.LearnedModel, first["id"]).params
+        session.close()
+    assert version == rolled.json["id"] and restored.to_json() == original
+    assert original != store.POSTERIORS[ModelKind.REPAYMENT]().to_json()
+    audit = client.get("/v1/audit", headers=ops, query_string={"object_type": "model"}).json
+    assert audit[0]["action"] == "model_rollback"
+    assert audit[0]["reason"] == "the newer one overfits"
+
+
 def test_a_learned_multiplier_reaches_routing(sim, client, ops):
     lenders = weights_after_bad_loans(sim)
     product = lenders[0].product_ids[0]
