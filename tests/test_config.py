@@ -60,3 +60,27 @@ def test_the_configured_channels_are_the_products_channels():
     from products.models import Channel
 
     assert {c.value for c in Channel} == CHANNELS
+
+
+def test_the_console_signs_its_cookie_with_the_configured_or_a_kept_secret(monkeypatch,
+                                                                          tmp_path):
+    import console
+
+    monkeypatch.setenv("LENDMATCH_SECRET_KEY", "shared-by-every-host")
+    monkeypatch.setenv("LENDMATCH_SECURE_COOKIES", "true")
+    app = create_app()
+    assert app.config["SECRET_KEY"] == "shared-by-every-host"
+    assert app.config["SESSION_COOKIE_SECURE"] is True
+
+    # Without one, the first worker on a host writes a random key that the others read.
+    first = console._instance_secret(str(tmp_path))
+    assert len(first) == 64 and console._instance_secret(str(tmp_path)) == first
+    assert (tmp_path / "secret_key").stat().st_mode & 0o777 == 0o600
+    (tmp_path / "secret_key").write_text("")
+    with pytest.raises(RuntimeError, match="LENDMATCH_SECRET_KEY"):
+        console._instance_secret(str(tmp_path))
+
+    monkeypatch.setenv("LENDMATCH_SECURE_COOKIES", "maybe")
+    with pytest.raises(ConfigurationError, match="LENDMATCH_SECURE_COOKIES='maybe' is not a "
+                                                 "valid true/false"):
+        create_app()
