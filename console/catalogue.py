@@ -162,6 +162,36 @@ def edit_product(product_id):
     return redirect(url_for("ops.product", product_id=product_id))
 
 
+@bp.post("/products/<int(max=2147483647):product_id>/learned-weight")
+def learned_weight(product_id):
+    """Lock or unlock the learned multiplier, or roll it back to an earlier version."""
+    form = request.form
+    reason = form.get("reason", "").strip()
+    try:
+        if not reason:
+            raise InvalidInput({"reason": ["required; it goes in the audit log"]},
+                               location="form")
+        action = form.get("action")
+        if action == "rollback":
+            version = form.get("version", "")
+            if not version.isdigit():
+                raise InvalidInput({"version": ["pick a version to roll back to"]},
+                                   location="form")
+            row = weights.change(get_session(), g.principal, product_id, reason=reason,
+                                 rollback_to=int(version), now=routing().clock())
+            done = f"Learned multiplier back to version {version}'s (× {row.multiplier:.3f})."
+        elif action in ("lock", "unlock"):
+            weights.change(get_session(), g.principal, product_id, reason=reason,
+                           locked=action == "lock", now=routing().clock())
+            done = f"Learned multiplier {action}ed."
+        else:
+            raise InvalidInput({"action": ["lock, unlock or rollback"]}, location="form")
+    except LendmatchError as error:
+        return product(product_id, errors=_explain(error), status=error.status)
+    flash(done)
+    return redirect(url_for("ops.product", product_id=product_id))
+
+
 @bp.get("/institutions/<int(max=2147483647):institution_id>")
 def institution(institution_id, form=None, errors=None, status=200):
     session = get_session()

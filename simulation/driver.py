@@ -65,10 +65,16 @@ class Run:
         """Every lender decides every pending routing it was sent."""
         pending = session.execute(select(Routing.id, Routing.application_id,
                                          Routing.institution_id, Routing.product_id,
-                                         Routing.approval_probability)
-                                  .where(Routing.status == RoutingStatus.PENDING)
-                                  .order_by(Routing.id)).all()
+                                         Routing.approval_probability, Routing.created_at,
+                                         Routing.wave, Routing.rank)
+                                  .where(Routing.status == RoutingStatus.PENDING)).all()
         session.rollback()
+        # Decide in arrival order, not id order: ids made in the same millisecond sort at
+        # random, and each decision draws from the run's generator, so id order made the
+        # same seed give different runs.
+        arrival = {application_id: n for n, application_id in enumerate(self.borrowers)}
+        pending.sort(key=lambda r: (r.created_at, arrival.get(r.application_id, -1), r.wave,
+                                    r.rank))
         for routing in pending:
             lender = self.lenders.get(routing.institution_id)
             b = self.borrowers.get(routing.application_id)

@@ -381,3 +381,32 @@ def test_the_replay_is_the_engine_with_only_the_weights_changed(history):
     assert boosted.before.routed[position] == 0 < boosted.after.routed[position]
     with pytest.raises(Exception, match="invalid input"):
         read(app, lambda s: run(s, {}))
+
+
+def test_locking_and_rolling_back_a_learned_weight(history):
+    from learning.models import ProductWeightVersion
+
+    client, key_id = signed_in(history.app)
+    versions = read(history.app, lambda s: s.scalars(select(ProductWeightVersion)).all())
+    product_id = versions[0].product_id
+    url = f"/ops/products/{product_id}"
+    action = url + "/learned-weight"
+    csrf = token(client.get(url).text)
+    refused = client.post(action, data={"csrf_token": csrf, "action": "lock", "reason": ""})
+    assert refused.status_code == 422 and "reason: required" in refused.text
+    assert client.post(action, data={"csrf_token": csrf, "action": "lock",
+                                     "reason": "hold it through the promotion"}
+                       ).status_code == 302
+    missing = client.post(action, data={"csrf_token": csrf, "action": "rollback",
+                                        "version": "9", "reason": "x"})
+    assert missing.status_code == 422 and "no weight version 9" in missing.text
+    assert client.post(action, data={"csrf_token": csrf, "action": "rollback",
+                                     "version": "1", "reason": "back to the first"}
+                       ).status_code == 302
+    history_rows = read(history.app, lambda s: s.scalars(
+        select(ProductWeightVersion).where(ProductWeightVersion.product_id == product_id)
+        .order_by(ProductWeightVersion.version)).all())
+    assert [(v.version, v.locked, v.actor) for v in history_rows][1:] == [
+        (2, True, f"key:{key_id}"), (3, True, f"key:{key_id}")]
+    page = client.get(url).text
+    assert "hold it through the promotion" in page and "unlock the multiplier" in page
