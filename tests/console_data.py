@@ -48,7 +48,7 @@ def build_history(app, clock) -> History:
                 run.arrive(session)
             run.decide_pending(session)
             taken = take_offers(run, session)
-            fund_and_resolve(run, session, taken, bad=lambda offer: offer.apr >= 0.2)
+            fund_and_resolve(run, session, taken, bad=lambda offer: offer.apr >= 0.18)
             if day < DAYS - 1:
                 clock.advance(days=1)
         session.close()

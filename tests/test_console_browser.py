@@ -5,6 +5,7 @@ go to ``test-artifacts/console/`` (``LENDMATCH_ARTIFACTS`` to put them elsewhere
 Skipped when Chromium is not installed, unless ``LENDMATCH_REQUIRE_BROWSER=1`` (CI sets
 it, and installs Chromium), which turns the skip into a failure."""
 
+import base64
 import os
 import re
 import shutil
@@ -67,14 +68,16 @@ def browser():
 
 
 def shot(driver, name: str) -> Path:
+    """The whole page, not just the window, through the DevTools protocol."""
     folder = ARTIFACTS / "console"
     folder.mkdir(parents=True, exist_ok=True)
-    # The whole page, not just the window: stretch the window to the document's height.
-    height = driver.execute_script("return document.documentElement.scrollHeight")
-    driver.set_window_size(1280, max(900, min(int(height), 6000)))
+    size = driver.execute_cdp_cmd("Page.getLayoutMetrics", {})["cssContentSize"]
+    image = driver.execute_cdp_cmd("Page.captureScreenshot", {
+        "format": "png", "captureBeyondViewport": True,
+        "clip": {"x": 0, "y": 0, "width": size["width"], "height": min(size["height"], 8000),
+                 "scale": 1}})
     path = folder / f"{name}.png"
-    driver.save_screenshot(str(path))
-    driver.set_window_size(1280, 900)
+    path.write_bytes(base64.b64decode(image["data"]))
     return path
 
 
