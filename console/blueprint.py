@@ -1,12 +1,17 @@
 """The console's blueprint, its sign-in guard, CSRF check, error pages and headers."""
 
-from flask import Blueprint, g, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, g, redirect, render_template, request, url_for
 
 from console import auth
 from core.errors import LendmatchError
 
 bp = Blueprint("ops", __name__, url_prefix="/ops", template_folder="templates",
                static_folder="static", static_url_path="/static")
+
+def routing():
+    """This app's routing context: its clock, catalogue cache, models and settings."""
+    return current_app.extensions["lendmatch.routing"]
+
 
 OPEN_ENDPOINTS = {"ops.sign_in", "ops.static"}
 # Scripts and styles only from this server; Chart.js draws on canvas, which needs none else.

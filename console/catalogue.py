@@ -7,7 +7,7 @@ from flask import current_app, flash, g, redirect, render_template, request, url
 from sqlalchemy import func, select
 
 from console import charts, forms, insights
-from console.blueprint import bp
+from console.blueprint import bp, routing
 from console.listing import choice, paged, whole_number
 from core import audit
 from core.db import get_session
@@ -26,10 +26,6 @@ SHARE_DAYS = 7
 CHART_DAYS = 30
 PRODUCT_FIELDS = ("weight", "daily_application_cap", "daily_funding_cap", "status")
 INSTITUTION_FIELDS = ("status", "daily_application_cap", "daily_funding_budget")
-
-
-def routing():
-    return current_app.extensions["lendmatch.routing"]
 
 
 def values(enum_type) -> list[str]:
@@ -143,23 +139,31 @@ def product(product_id, form=None, errors=None, status=200):
 
 @bp.post("/products/<int(max=2147483647):product_id>")
 def edit_product(product_id):
-    session = get_session()
-    item = products_service.get_visible(session, g.principal, product_id)
+    item = products_service.get_visible(get_session(), g.principal, product_id)
+    return _save(item, PRODUCT_FIELDS, ProductPatch(partial=True),
+                 lambda changes, version: products_service.update(
+                     get_session(), g.principal, product_id, changes, version,
+                     apr_cap=current_app.config["APR_CAP"]),
+                 again=lambda errors, status: product(product_id, form=request.form,
+                                                      errors=errors, status=status),
+                 done=url_for("ops.product", product_id=product_id))
+
+
+def _save(item, fields, schema, update, *, again, done):
+    """An edit form through the API's schema and service: the fields that changed, the
+    reason, the version the page showed. On a refusal the page comes back with the
+    reasons and what was typed; on success, a redirect with a note."""
     try:
-        found = forms.changes(request.form, PRODUCT_FIELDS, ProductPatch(partial=True), item)
+        found = forms.changes(request.form, fields, schema, item)
         reason = request.form.get("reason", "").strip()
         if not found:
             raise InvalidInput({"form": ["nothing changed: edit a value first"]},
                                location="form")
-        products_service.update(session, g.principal, product_id,
-                                found | ({"reason": reason} if reason else {}),
-                                forms.version(request.form),
-                                apr_cap=current_app.config["APR_CAP"])
+        update(found | ({"reason": reason} if reason else {}), forms.version(request.form))
     except LendmatchError as error:
-        return product(product_id, form=request.form, errors=_explain(error),
-                       status=error.status)
+        return again(_explain(error), error.status)
     flash(f"Saved: {', '.join(sorted(found))} changed. The audit log has the entry.")
-    return redirect(url_for("ops.product", product_id=product_id))
+    return redirect(done)
 
 
 @bp.post("/products/<int(max=2147483647):product_id>/learned-weight")
@@ -217,23 +221,13 @@ def institution(institution_id, form=None, errors=None, status=200):
 
 @bp.post("/institutions/<int(max=2147483647):institution_id>")
 def edit_institution(institution_id):
-    session = get_session()
-    item = lenders_service.get_visible(session, g.principal, institution_id)
-    try:
-        found = forms.changes(request.form, INSTITUTION_FIELDS, InstitutionPatch(partial=True),
-                              item)
-        reason = request.form.get("reason", "").strip()
-        if not found:
-            raise InvalidInput({"form": ["nothing changed: edit a value first"]},
-                               location="form")
-        lenders_service.update(session, g.principal, institution_id,
-                               found | ({"reason": reason} if reason else {}),
-                               forms.version(request.form))
-    except LendmatchError as error:
-        return institution(institution_id, form=request.form, errors=_explain(error),
-                           status=error.status)
-    flash(f"Saved: {', '.join(sorted(found))} changed. The audit log has the entry.")
-    return redirect(url_for("ops.institution", institution_id=institution_id))
+    item = lenders_service.get_visible(get_session(), g.principal, institution_id)
+    return _save(item, INSTITUTION_FIELDS, InstitutionPatch(partial=True),
+                 lambda changes, version: lenders_service.update(
+                     get_session(), g.principal, institution_id, changes, version),
+                 again=lambda errors, status: institution(institution_id, form=request.form,
+                                                          errors=errors, status=status),
+                 done=url_for("ops.institution", institution_id=institution_id))
 
 
 def _days() -> int:

@@ -21,8 +21,7 @@ class Table:
 
     def args_with(self, **changes) -> dict:
         """This table's query string with some values changed (sort links, pages)."""
-        merged = {k: v for k, v in (self.args | changes).items() if v not in (None, "")}
-        return merged
+        return {k: v for k, v in (self.args | changes).items() if v not in (None, "")}
 
     def sort_args(self, column: str) -> dict:
         direction = "desc" if self.sort == column and self.direction == "asc" else "asc"

@@ -5,7 +5,7 @@ from flask import current_app, flash, g, redirect, render_template, request, url
 from sqlalchemy import func, select
 
 from console import charts, forms, insights
-from console.blueprint import bp
+from console.blueprint import bp, routing
 from core.db import get_session
 from core.errors import InvalidInput, LendmatchError
 from jobs import runner
@@ -20,10 +20,6 @@ from products.schemas import ProductPatch
 MODELS_SHOWN = 40
 DEFAULT_REPLAY = 500
 MAX_PROPOSALS = 20
-
-
-def routing():
-    return current_app.extensions["lendmatch.routing"]
 
 
 @bp.get("/jobs")
@@ -97,18 +93,22 @@ def what_if():
                 result = _replay(session, proposed, int(applications))
             except LendmatchError as error:
                 errors = forms.messages(error.errors) or [error.message]
-    rows = _form_rows(form)
-    versions, chart, institution_chart = {}, None, None
+    return _page(form, applications, result, errors, 422 if errors else 200)
+
+
+def _page(form, applications, result, errors, status):
+    versions, moved, institutions_moved = {}, [], []
     if result is not None:
-        versions = dict(session.execute(select(Product.id, Product.version).where(
+        versions = dict(get_session().execute(select(Product.id, Product.version).where(
             Product.id.in_(list(result.proposed)))).all())
-        chart = charts.shares_before_after(result.rows(), "product")
-        institution_chart = charts.shares_before_after(result.institutions(), "institution")
-    return render_template("console/what_if.html", rows=rows, applications=applications,
-                           result=result, errors=errors, versions=versions, product_chart=chart,
-                           institution_chart=institution_chart,
-                           max_applications=replay.MAX_APPLICATIONS), (
-        422 if errors else 200)
+        moved, institutions_moved = result.rows(), result.institutions()
+    return render_template("console/what_if.html", rows=_form_rows(form),
+                           applications=applications, result=result, errors=errors,
+                           versions=versions, moved=moved, institutions_moved=institutions_moved,
+                           product_chart=charts.shares_before_after(moved, "product"),
+                           institution_chart=charts.shares_before_after(institutions_moved,
+                                                                        "institution"),
+                           max_applications=replay.MAX_APPLICATIONS), status
 
 
 def _form_rows(form) -> list[tuple[str, str]]:
@@ -157,11 +157,8 @@ def save_what_if():
                 errors.append("Nothing was saved. Run the what-if again on the current "
                               "catalogue.")
     if errors:
-        return render_template("console/what_if.html", rows=_form_rows(request.form),
-                               applications=request.form.get("applications", DEFAULT_REPLAY),
-                               result=None, errors=errors, versions={}, product_chart=None,
-                               institution_chart=None,
-                               max_applications=replay.MAX_APPLICATIONS), status
+        return _page(request.form, request.form.get("applications", DEFAULT_REPLAY), None,
+                     errors, status)
     flash("Saved new weights for " + ", ".join(f"#{p.id} {p.name} → {p.weight:g}"
                                                for p in changed) + ".")
     return redirect(url_for("ops.what_if"))
