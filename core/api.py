@@ -7,10 +7,14 @@ from functools import wraps
 import orjson
 from flask import Flask, current_app, g, request, send_from_directory
 from flask_smorest import Api
+from flask_smorest import Blueprint as SmorestBlueprint
+from flask_smorest.error_handler import ErrorSchema
 from flask_smorest.pagination import PaginationParameters
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import default_exceptions
 
+from core import rate_limits
 from core.db import get_session
 from core.errors import Forbidden, InvalidInput, LendmatchError, Unauthenticated
 from core.keys import authenticate
@@ -70,8 +74,26 @@ def init_app(app: Flask) -> Api:
 
     app.register_error_handler(LendmatchError, handle_domain_error)
     app.register_error_handler(413, handle_too_large)
-    app.register_error_handler(OperationalError, handle_database_unavailable)
+    # The database restarting, unreachable, or every pooled connection busy: retriable.
+    for error_type in (OperationalError, InterfaceError, PoolTimeout):
+        app.register_error_handler(error_type, handle_database_unavailable)
     return api
+
+
+class Blueprint(SmorestBlueprint):
+    """flask-smorest's blueprint, with ``X-Pagination`` documented as what it is: a JSON
+    object in a header (``content``), not a header in the ``simple`` style that a
+    ``schema`` of type object would declare."""
+
+    def _document_pagination_metadata(self, spec, resp_doc):
+        fields = ("total", "total_pages", "first_page", "last_page", "page", "previous_page",
+                  "next_page")
+        resp_doc.setdefault("headers", {})[self.PAGINATION_HEADER_NAME] = {
+            "description": "Pagination metadata, as JSON",
+            "content": {"application/json": {"schema": {
+                "type": "object",
+                "properties": {name: {"type": "integer"} for name in fields}}}},
+        }
 
 
 def api_of(app: Flask) -> Api:
@@ -86,6 +108,8 @@ def require(blueprint, *roles: Role) -> Callable:
         @wraps(view)
         def wrapper(*args, **kwargs):
             g.principal = _authenticated()
+            rate_limits.take(current_app.extensions["lendmatch.engine"], g.principal.key_id,
+                             current_app.config["RATE_LIMIT_PER_MINUTE"])
             if g.principal.role not in roles:
                 raise Forbidden(f"a {g.principal.role.value} key may not do this; "
                                 f"allowed: {', '.join(r.value for r in roles)}")
@@ -93,8 +117,15 @@ def require(blueprint, *roles: Role) -> Callable:
 
         wrapper = blueprint.alt_response(401, response="DEFAULT_ERROR",
                                          description="no key, or a bad or revoked key")(wrapper)
-        return blueprint.alt_response(403, response="DEFAULT_ERROR",
-                                      description="this role may not call it")(wrapper)
+        wrapper = blueprint.alt_response(403, response="DEFAULT_ERROR",
+                                         description="this role may not call it")(wrapper)
+        wrapper = blueprint.alt_response(429, schema=ErrorSchema, headers=RETRY_AFTER,
+                                         description="over this key's requests per minute; "
+                                                     "Retry-After says when to retry")(wrapper)
+        return blueprint.alt_response(503, schema=ErrorSchema, headers=RETRY_AFTER,
+                                      description="the database is unavailable for a moment "
+                                                  "(e.g. restarting); retry after "
+                                                  "Retry-After")(wrapper)
 
     return decorator
 
@@ -126,6 +157,9 @@ def expected_version() -> int | None:
     return int(value)
 
 
+RETRY_AFTER = {"Retry-After": {"description": "seconds to wait before retrying",
+                               "schema": {"type": "integer"}}}
+
 ETAG_HEADER = {"ETag": {"description": "the object's version, for If-Match",
                         "schema": {"type": "string"}}}
 
@@ -134,8 +168,13 @@ def etag(version: int) -> dict:
     return {"ETag": f'"{version}"'}
 
 
+# Past any real table's end, and within every database's OFFSET range (SQLite's is 64-bit):
+# a page number beyond it is an empty page, not an integer overflow.
+MAX_OFFSET = 2**53
+
+
 def window(params: PaginationParameters) -> dict:
-    return {"offset": params.first_item, "limit": params.page_size}
+    return {"offset": min(params.first_item, MAX_OFFSET), "limit": params.page_size}
 
 
 def body_hash() -> str:

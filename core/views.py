@@ -2,11 +2,10 @@
 
 import marshmallow as ma
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import fields, validate
 
 from core import audit, keys
-from core.api import principal, require, window
+from core.api import Blueprint, principal, require, window
 from core.db import get_session
 from core.principal import Role
 from core.schemas import Input, ListFilters, identifier

@@ -1,8 +1,7 @@
 from flask import current_app
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
-from core.api import body_hash, principal, require, window
+from core.api import Blueprint, body_hash, principal, require, window
 from core.db import get_session
 from core.principal import Role
 from feedback import decisions, disclosure, events, inbox, loans, offers

@@ -1,9 +1,8 @@
 from flask import current_app
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from sqlalchemy import select
 
-from core.api import principal, require
+from core.api import Blueprint, principal, require
 from core.db import get_session
 from core.errors import NotFound
 from core.principal import Role

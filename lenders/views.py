@@ -1,7 +1,6 @@
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
-from core.api import ETAG_HEADER, etag, expected_version, principal, require, window
+from core.api import ETAG_HEADER, Blueprint, etag, expected_version, principal, require, window
 from core.db import get_session
 from core.principal import Role
 from lenders import service

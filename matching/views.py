@@ -1,9 +1,8 @@
 import orjson
 from flask import Response, current_app
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
-from core.api import body_hash, principal, require
+from core.api import Blueprint, body_hash, principal, require
 from core.db import get_session
 from core.principal import Role
 from feedback.offers import expire_if_due
@@ -59,7 +58,7 @@ class Applications(MethodView):
 
 @blp.route(f"/{APPLICATION_ID}")
 class ApplicationById(MethodView):
-    @require(blp, Role.BORROWER_APP, Role.OPS, Role.INSTITUTION)
+    @require(blp, Role.BORROWER_APP, Role.OPS)
     @blp.response(200, ApplicationOut)
     @blp.alt_response(404, response="DEFAULT_ERROR",
                       description="no such application, or another key's")

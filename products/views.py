@@ -1,8 +1,7 @@
 from flask import current_app
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
-from core.api import ETAG_HEADER, etag, expected_version, principal, require, window
+from core.api import ETAG_HEADER, Blueprint, etag, expected_version, principal, require, window
 from core.db import get_session
 from core.principal import Role
 from products import service

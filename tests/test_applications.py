@@ -61,8 +61,9 @@ def test_the_creator_and_ops_can_read_it_and_nobody_else(client, apply, market, 
     assert client.get(path, headers=ops).json == created
     other_app = make_key(Role.BORROWER_APP)
     lender = make_key(Role.INSTITUTION, market[0]["institution_id"])
-    for headers in (other_app, lender):
-        assert client.get(path, headers=headers).status_code == 404
+    assert client.get(path, headers=other_app).status_code == 404
+    # Institutions see applicants only through their routings, under a pseudonym.
+    assert client.get(path, headers=lender).status_code == 403
     assert client.get("/v1/applications/" + "0" * 26, headers=ops).status_code == 404
 
 
