@@ -13,12 +13,13 @@ import jobs
 import learning
 import lenders
 import matching
+import observability
 import products
 from core import config as settings
 
 MODEL_MODULES = ("lenders.models", "products.models", "products.catalogue_version",
-                 "core.keys", "core.audit", "matching.models", "feedback.models",
-                 "core.pseudonyms", "learning.models", "jobs.models")
+                 "core.keys", "core.rate_limits", "core.audit", "matching.models",
+                 "feedback.models", "core.pseudonyms", "learning.models", "jobs.models")
 
 
 def load_models():
@@ -36,6 +37,7 @@ def create_app(config: Mapping | None = None) -> Flask:
     os.makedirs(app.instance_path, exist_ok=True)
     load_models()
     core.init_app(app)
+    observability.init_app(app)
     lenders.init_app(app)
     products.init_app(app)
     matching.init_app(app)

@@ -27,6 +27,9 @@
 | ``LENDMATCH_ROUTING_SEED``           | none (seed exploration, for reproducible runs) |
 | ``LENDMATCH_SECRET_KEY``             | random, kept in ``instance/secret_key`` (see below) |
 | ``LENDMATCH_SECURE_COOKIES``         | ``false`` (``true`` behind HTTPS: cookie over HTTPS only) |
+| ``LENDMATCH_RATE_LIMIT_PER_MINUTE``  | ``6000`` (requests per key per minute; ``0``: no limit) |
+| ``LENDMATCH_LOG_FORMAT``             | ``json`` (one JSON object per line) or ``text`` |
+| ``LENDMATCH_LOG_LEVEL``              | ``INFO``                             |
 
 The secret key signs the ops console's session cookie; every host must share one value.
 
@@ -70,6 +73,9 @@ DEFAULTS = {
     "ROUTING_SEED": None,
     "SECRET_KEY": None,
     "SESSION_COOKIE_SECURE": False,
+    "RATE_LIMIT_PER_MINUTE": 6000,
+    "LOG_FORMAT": "json",
+    "LOG_LEVEL": "INFO",
 }
 
 
@@ -119,6 +125,9 @@ ENVIRONMENT = {
     "LENDMATCH_ROUTING_SEED": ("ROUTING_SEED", int),
     "LENDMATCH_SECRET_KEY": ("SECRET_KEY", str),
     "LENDMATCH_SECURE_COOKIES": ("SESSION_COOKIE_SECURE", flag),
+    "LENDMATCH_RATE_LIMIT_PER_MINUTE": ("RATE_LIMIT_PER_MINUTE", int),
+    "LENDMATCH_LOG_FORMAT": ("LOG_FORMAT", str),
+    "LENDMATCH_LOG_LEVEL": ("LOG_LEVEL", str),
 }
 
 
@@ -175,6 +184,13 @@ def check(config: Mapping) -> None:
                 "LOSS_GIVEN_DEFAULT"):
         if not 0 <= config[key] < float("inf"):
             raise ConfigurationError(f"{key} must be a finite number >= 0, got {config[key]}")
+    if config["RATE_LIMIT_PER_MINUTE"] < 0:
+        raise ConfigurationError("RATE_LIMIT_PER_MINUTE must be >= 0 (0 turns it off)")
+    if config["LOG_FORMAT"] not in ("json", "text"):
+        raise ConfigurationError(f"LOG_FORMAT must be json or text, got {config['LOG_FORMAT']!r}")
+    if config["LOG_LEVEL"].upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise ConfigurationError(f"LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, got "
+                                 f"{config['LOG_LEVEL']!r}")
     try:
         ZoneInfo(config["CAP_TIMEZONE"])
     except (ZoneInfoNotFoundError, ValueError):

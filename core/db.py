@@ -98,6 +98,8 @@ def _to_json(value) -> str:
 
 def make_engine(url: str, **kwargs) -> Engine:
     kwargs.setdefault("json_serializer", _to_json)
+    # Error messages must not carry applicants' data into the logs.
+    kwargs.setdefault("hide_parameters", True)
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 30}, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
@@ -179,9 +181,11 @@ def migration_connection(engine: Engine):
 def insert_for(session: Session):
     """The dialect's ``insert`` (SQLite's or PostgreSQL's), for ``ON CONFLICT`` clauses,
     which both spell the same way."""
-    if session.get_bind().dialect.name == "postgresql":
-        return postgresql.insert
-    return sqlite.insert
+    return dialect_insert(session.get_bind().dialect.name)
+
+
+def dialect_insert(dialect_name: str):
+    return postgresql.insert if dialect_name == "postgresql" else sqlite.insert
 
 
 def page(session: Session, query, *, offset: int, limit: int) -> tuple[list, int]:

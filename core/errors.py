@@ -63,3 +63,25 @@ class InvalidInput(LendmatchError):
 class IdempotencyKeyReused(Conflict):
     default_message = ("this Idempotency-Key was already used with a different body; "
                        "use a new key for a new request")
+
+
+class RateLimited(LendmatchError):
+    """Too many requests for this key in the current window; ``Retry-After`` says when the
+    next one is let through."""
+
+    status = 429
+    default_message = "too many requests for this API key"
+
+    def __init__(self, limit: int, retry_after: int):
+        super().__init__(f"this API key may make {limit} requests a minute; "
+                         f"retry in {retry_after} s", headers={"Retry-After": str(retry_after)})
+
+
+class Unavailable(LendmatchError):
+    """A dependency (the database) is down for a moment: retriable."""
+
+    status = 503
+    default_message = "the service is unavailable for a moment; retry shortly"
+
+    def __init__(self, message: str | None = None, retry_after: int = 1):
+        super().__init__(message, headers={"Retry-After": str(retry_after)})
