@@ -30,6 +30,13 @@ def append(session: Session, type_: EventType, at: datetime, **ids) -> None:
 def append_rows(session: Session, rows: list[dict]) -> None:
     if rows:
         session.connection().execute(_INSERT, rows)
+        # What this transaction logged, for whoever counts events once it commits
+        # (observability.metrics); cleared on rollback.
+        session.info.setdefault(WRITTEN, []).extend(
+            (r["type"], r["wave"], r["application_id"]) for r in rows)
+
+
+WRITTEN = "lendmatch.events_written"
 
 
 def of_routing(type_: EventType, routing, at: datetime, data: dict | None = None,

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from flask import Flask
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from core.db import transaction
@@ -68,6 +68,8 @@ def run(app: Flask, name: str, *, slot: str | None = None,
             if not got.scalar():
                 return Outcome(name, slot, "locked")
         try:
+            if postgres:
+                _close_abandoned(sessions, name, context.clock())
             with sessions() as session:
                 try:
                     with transaction(session):
@@ -94,6 +96,16 @@ def run(app: Flask, name: str, *, slot: str | None = None,
             if postgres:
                 lock_connection.execute(select(func.pg_advisory_unlock(lock_key(name))))
                 lock_connection.commit()
+
+
+def _close_abandoned(sessions, name: str, now: datetime) -> None:
+    """Runs of this job still marked running belong to a runner that died mid-run (killed,
+    or its host lost): while it lived it held the lock we now hold. Mark them failed."""
+    with sessions() as session, transaction(session):
+        session.execute(update(JobRun).where(JobRun.job == name,
+                                             JobRun.status == RunStatus.RUNNING)
+                        .values(status=RunStatus.FAILED, finished_at=now,
+                                error="abandoned: the runner stopped before the job finished"))
 
 
 def _jsonable(value):
