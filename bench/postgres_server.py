@@ -32,13 +32,30 @@ def _as_postgres(args: list[str]) -> list[str]:
     return ["runuser", "-u", "postgres", "--", *args] if os.geteuid() == 0 else args
 
 
+class Cluster:
+    """A throwaway server's data folder and tools: enough to restart it (bench/faults.py)."""
+
+    def __init__(self, tools: str, root: str, port: int):
+        self.tools, self.root, self.port = tools, root, port
+        self.data = os.path.join(root, "data")
+        self.admin_url = f"postgresql://postgres@127.0.0.1:{port}/postgres"
+
+    def pg_ctl(self, *args: str) -> None:
+        subprocess.run(_as_postgres([f"{self.tools}/pg_ctl", "-D", self.data, *args]),
+                       cwd="/", check=True, stdout=subprocess.DEVNULL)
+
+    def start(self) -> None:
+        self.pg_ctl("-l", os.path.join(self.root, "log"), "-w", "-o",
+                    f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 "
+                    f"-c max_connections=200", "start")
+
+    def stop(self) -> None:
+        self.pg_ctl("-m", "fast", "-w", "stop")
+
+
 @contextlib.contextmanager
-def throwaway_postgres():
-    """Yield an admin URL (``postgresql://…/postgres``), or None if no server can be had."""
-    given = os.environ.get("LENDMATCH_BENCH_POSTGRES_URL")
-    if given:
-        yield given
-        return
+def throwaway_cluster():
+    """Yield a started ``Cluster``, or None if the machine has no PostgreSQL server."""
     tools = _tools()
     if tools is None:
         yield None
@@ -46,20 +63,28 @@ def throwaway_postgres():
     root = tempfile.mkdtemp(prefix="lendmatch-bench-pg-")
     if os.geteuid() == 0:
         shutil.chown(root, "postgres")
-    data, port = os.path.join(root, "data"), free_port()
-    run = {"cwd": "/", "check": True, "stdout": subprocess.DEVNULL}
-    subprocess.run(_as_postgres([f"{tools}/initdb", "-D", data, "-A", "trust",
-                                 "-U", "postgres"]), **run)
-    subprocess.run(_as_postgres([
-        f"{tools}/pg_ctl", "-D", data, "-l", os.path.join(root, "log"), "-w", "-o",
-        f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c max_connections=200",
-        "start"]), **run)
+    cluster = Cluster(tools, root, free_port())
+    subprocess.run(_as_postgres([f"{tools}/initdb", "-D", cluster.data, "-A", "trust",
+                                 "-U", "postgres"]), cwd="/", check=True,
+                   stdout=subprocess.DEVNULL)
+    cluster.start()
     try:
-        yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
+        yield cluster
     finally:
-        subprocess.run(_as_postgres([f"{tools}/pg_ctl", "-D", data, "-m", "fast", "-w",
-                                     "stop"]), cwd="/", stdout=subprocess.DEVNULL)
+        subprocess.run(_as_postgres([f"{tools}/pg_ctl", "-D", cluster.data, "-m", "fast",
+                                     "-w", "stop"]), cwd="/", stdout=subprocess.DEVNULL)
         shutil.rmtree(root, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def throwaway_postgres():
+    """Yield an admin URL (``postgresql://…/postgres``), or None if no server can be had."""
+    given = os.environ.get("LENDMATCH_BENCH_POSTGRES_URL")
+    if given:
+        yield given
+        return
+    with throwaway_cluster() as cluster:
+        yield cluster.admin_url if cluster else None
 
 
 def create_database(admin_url: str, name: str) -> str:

@@ -84,6 +84,13 @@ def one_accepted_offer(session):
         .where(or_(and_(taken, n != 1), and_(~taken, n != 0)))))
 
 
+def applications_accounted_for(session):
+    """No application lost: each one was routed somewhere, or ended no_match."""
+    routed = select(Routing.id).where(Routing.application_id == Application.id).exists()
+    return list(session.scalars(select(Application.id).where(
+        Application.status != ApplicationStatus.NO_MATCH, ~routed)))
+
+
 def funded_has_loan(session):
     funded = Application.status == ApplicationStatus.FUNDED
     return list(session.scalars(
@@ -126,6 +133,7 @@ def capacity_agrees(session):
 
 
 CHECKS: dict[str, Callable[[Session], list]] = {
+    "every application was routed or ended no_match": applications_accounted_for,
     "every routing has one routed event": routings_routed_once,
     "every decided or closed routing has its one event": routing_ends_logged,
     "every closed offer has its one event": offer_ends_logged,
