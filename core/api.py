@@ -61,7 +61,11 @@ def init_app(app: Flask) -> Api:
         return api.handle_http_exception(http_error)
 
     def handle_database_unavailable(error: OperationalError):
-        current_app.logger.warning("database unavailable: %s", error.__class__.__name__)
+        # The driver's error class (DeadlockDetected, AdminShutdown, ...) and never its
+        # message, which may quote the statement's data.
+        cause = getattr(error, "orig", None)
+        current_app.logger.warning("database unavailable: %s (%s)", error.__class__.__name__,
+                                   cause.__class__.__name__ if cause is not None else "-")
         http_error = default_exceptions[503]()
         http_error.data = {"message": "the database is unavailable; retry shortly",
                            "headers": {"Retry-After": "1"}}

@@ -136,6 +136,20 @@ class Sender:
             counts[self._send(delivery_id)] += 1
         return counts
 
+    def run_until_idle(self, budget_seconds: float) -> dict[str, int]:
+        """Send batch after batch until nothing is due or ``budget_seconds`` have passed
+        (the scheduler fires every few seconds; one batch per firing would cap delivery at
+        ``batch`` per interval, below a busy day's routing rate)."""
+        totals = {"delivered": 0, "retrying": 0, "failed": 0}
+        started = time.monotonic()
+        while True:
+            counts = self.run_once()
+            for outcome, n in counts.items():
+                totals[outcome] += n
+            if sum(counts.values()) < self.batch or \
+                    time.monotonic() - started >= budget_seconds:
+                return totals
+
     def _claim(self) -> list[str]:
         """Take the due deliveries for a while, so that a second sender skips them."""
         now = self.clock()

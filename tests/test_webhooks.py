@@ -7,6 +7,7 @@ from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from conftest import application_body
 from journeys import broken_invariants, decide, offer_terms, only_pending, ops_key
 from sqlalchemy import select
 
@@ -185,3 +186,18 @@ def test_the_cli_sends_due_deliveries(client, apply, market, receiver, app, runn
     result = runner.invoke(args=["deliver-webhooks"])
     assert result.exit_code == 0 and "delivered 1" in result.output, result.output
     assert len(receiver.received) == 1
+
+
+def test_one_run_sends_every_due_delivery_batch_after_batch(client, apply, market, receiver,
+                                                            sender, app, clock):
+    (lender,) = market(1)
+    receiver.answers.clear()
+    client.patch(f"/v1/institutions/{lender.id}", headers=ops_key(app),
+                 json={"webhook_url": receiver.url, "webhook_secret": SECRET})
+    for n in range(7):
+        apply(application_body(applicant={"external_id": f"person-{n}"}))
+    clock.advance(seconds=1)
+    assert sender(batch=3).run_until_idle(budget_seconds=60) == \
+        {"delivered": 7, "retrying": 0, "failed": 0}
+    assert len(receiver.received) == 7
+    assert sender(batch=3).run_once() == {"delivered": 0, "retrying": 0, "failed": 0}
