@@ -7,7 +7,7 @@ Views get the request's session with ``get_session()``; services own the transac
 import enum
 import zlib
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 
 import orjson
@@ -24,6 +24,7 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -138,8 +139,17 @@ def get_session() -> Session:
 
 def _close_session(_exc) -> None:
     session = g.pop("db_session", None)
-    if session is not None:
+    if session is None:
+        return
+    try:
         session.close()
+    except DBAPIError:
+        # The connection died (the database restarted) after the answer was made: the
+        # rollback on close fails. Drop the connection from the pool rather than turn a
+        # finished request into a 500.
+        current_app.logger.warning("a database connection was lost at the end of a request")
+        with suppress(DBAPIError):
+            session.invalidate()
 
 
 @contextmanager

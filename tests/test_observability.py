@@ -4,11 +4,13 @@ import json
 import logging
 
 import pytest
-from conftest import application_body
+from conftest import POSTGRES_URL, application_body
 from journeys import decide, decline, inbox, offer_terms
 from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import text
 
 from app import create_app
+from core.db import get_session
 from observability.logs import JsonFormatter
 
 
@@ -178,3 +180,21 @@ def test_an_unexpected_error_is_a_json_500_without_a_stack_trace(app, caplog):
               if r.levelno >= logging.ERROR]
     assert logged and logged[0]["request_id"] == response.headers["X-Request-Id"]
     assert "RuntimeError: something broke inside" in logged[0]["error"]
+
+
+@pytest.mark.skipif(not POSTGRES_URL, reason="terminating a backend is PostgreSQL's")
+def test_a_connection_killed_under_a_finished_request_is_not_a_500(app):
+    # Found by bench/faults.py restart-postgres: the rollback when the request's session
+    # closed failed on the dead connection, after the view had answered.
+    def work_then_lose_the_connection():
+        session = get_session()
+        pid = session.execute(text("SELECT pg_backend_pid()")).scalar()
+        with app.extensions["lendmatch.engine"].connect() as other:
+            other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        return {"ok": True}
+
+    app.add_url_rule("/lose", "lose", work_then_lose_the_connection)
+    app.config["PROPAGATE_EXCEPTIONS"] = False
+    client = app.test_client()
+    assert client.get("/lose").status_code == 200
+    assert client.get("/readyz").status_code == 200      # the pool recovered
