@@ -201,9 +201,9 @@ class Client:
 class Market:
     """Borrower apps, institutions and borrowers acting on the running service."""
 
-    def __init__(self, service: Service, client: Client, keys: dict, products: dict,
-                 rate: float, webhook_port: int, seed: int = 7):
-        self.service, self.client = service, client
+    def __init__(self, client: Client, keys: dict, products: dict, rate: float,
+                 webhook_port: int, seed: int = 7):
+        self.client = client
         self.ops, self.app_key = keys["ops"], keys["borrower_app"]
         self.institution_keys = keys["institutions"]          # id -> key
         self.webhook_institutions = keys["webhook_institutions"]
@@ -434,7 +434,7 @@ class Market:
 
 # --------------------------------------------------------------------------- set-up
 
-def setup(service: Service, client: Client) -> tuple[dict, dict]:
+def setup(service: Service) -> dict:
     log("migrating and seeding the demo catalogue")
     service.flask("db", "upgrade")
     seeded = service.flask("seed-demo")
@@ -443,7 +443,7 @@ def setup(service: Service, client: Client) -> tuple[dict, dict]:
         parts = line.split()
         if len(parts) >= 2 and parts[0] in ("ops", "borrower_app"):
             keys[parts[0]] = parts[1]
-    return keys, {}
+    return keys
 
 
 def prepare_institutions(service: Service, client: Client, keys: dict,
@@ -567,11 +567,11 @@ def run_load(args, fault=None) -> dict:
         recorder = Recorder()
         client = Client(service.url, recorder)
         try:
-            keys, _ = setup(service, client)
+            keys = setup(service)
             service.start_web()
             webhook_port = free_port()
             products = prepare_institutions(service, client, keys, webhook_port)
-            market = Market(service, client, keys, products, args.rate, webhook_port)
+            market = Market(client, keys, products, args.rate, webhook_port)
             service.start_scheduler()
             recorder.__init__()                 # count the load, not the set-up
             log(f"load: {args.rate} applications/s for {args.seconds} s on "

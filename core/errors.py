@@ -76,12 +76,3 @@ class RateLimited(LendmatchError):
         super().__init__(f"this API key may make {limit} requests a minute; "
                          f"retry in {retry_after} s", headers={"Retry-After": str(retry_after)})
 
-
-class Unavailable(LendmatchError):
-    """A dependency (the database) is down for a moment: retriable."""
-
-    status = 503
-    default_message = "the service is unavailable for a moment; retry shortly"
-
-    def __init__(self, message: str | None = None, retry_after: int = 1):
-        super().__init__(message, headers={"Retry-After": str(retry_after)})
