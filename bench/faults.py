@@ -231,7 +231,7 @@ def main() -> None:
             "connection_errors": s["connection_errors"], "unanswered": s["unanswered"],
             "applications": result["lost"]["created"],
             "lost_applications": len(result["lost"]["missing"]),
-            "invariants_ok": result["invariants"]["ok"],
+            "invariants_ok": result["invariants"]["ok"], **result["conflicts"],
         }
         print(f"{name}: {'PASSED' if ok else 'FAILED'} {json.dumps(fault.facts)}", flush=True)
     print()

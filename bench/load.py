@@ -6,7 +6,7 @@ localhost, then the invariant checker.
 
 What runs:
 
-* a throwaway PostgreSQL server (``LENDMATCH_BENCH_POSTGRES_URL`` names your own instead),
+* a throwaway PostgreSQL server (always one of its own: ``bench/faults.py`` restarts it),
   migrated and seeded with the demo catalogue (130 institutions, 475 products);
 * gunicorn with ``deploy/gunicorn.conf.py`` and one scheduler process
   (``flask --app app scheduler``), exactly as in production;
@@ -535,7 +535,19 @@ def summarise(recorder: Recorder, elapsed: float) -> dict:
             "bad_bodies": recorder.bad_bodies[:5], "endpoints": endpoints}
 
 
-def print_report(summary: dict, counts: dict, lost: dict, checked: dict) -> None:
+def conflicts_logged(logs: Path) -> dict:
+    """Deadlocks PostgreSQL broke, and the requests the service ran again for them."""
+    def count(name: str, needle: str) -> int:
+        with contextlib.suppress(OSError), (logs / name).open(errors="replace") as lines:
+            return sum(needle in line for line in lines)
+        return 0
+
+    return {"deadlocks": count("postgres.log", "ERROR:  deadlock detected"),
+            "requests_run_again": count("web.log", "running the request again")}
+
+
+def print_report(summary: dict, counts: dict, lost: dict, checked: dict,
+                 conflicts: dict) -> None:
     print()
     print(f"{summary['requests']} requests in {summary['seconds']} s: "
           f"{summary['requests_per_second']} requests/s")
@@ -552,6 +564,8 @@ def print_report(summary: dict, counts: dict, lost: dict, checked: dict) -> None
     print(f"applications: {lost['sent']} sent, {lost['created']} confirmed, "
           f"{lost['stored']} stored, missing {len(lost['missing'])}, unknown "
           f"{len(lost['unknown'])}; webhook deliveries {lost['webhook_deliveries']}")
+    print(f"database conflicts: {conflicts['deadlocks']} deadlocks broken by PostgreSQL, "
+          f"{conflicts['requests_run_again']} requests run again by the service")
     print(f"invariants: {'all hold' if checked['ok'] else checked['failed']} "
           f"({checked['checked']} checks)")
 
@@ -589,9 +603,12 @@ def run_load(args, fault=None) -> dict:
             market.stop_webhooks()
         finally:
             service.stop()
-        print_report(summary, market.counts, lost, checked)
+            cluster.keep_log(service.logs / "postgres.log")
+        log(f"server logs (web, scheduler, postgres) are in {service.logs}")
+        conflicts = conflicts_logged(service.logs)
+        print_report(summary, market.counts, lost, checked, conflicts)
         return {"summary": summary, "counts": dict(market.counts), "lost": lost,
-                "invariants": checked}
+                "invariants": checked, "conflicts": conflicts}
 
 
 def passed(result: dict) -> bool:
@@ -622,6 +639,8 @@ def main() -> None:
         "statuses": s["statuses"], "errors_5xx_not_503": s["errors_5xx_not_503"],
         "connection_errors": s["connection_errors"], "unanswered": s["unanswered"],
         "lost_applications": len(result["lost"]["missing"]),
+        "deadlocks": result["conflicts"]["deadlocks"],
+        "requests_run_again": result["conflicts"]["requests_run_again"],
         "invariants_ok": result["invariants"]["ok"], "passed": passed(result),
     }
     print(json.dumps(figures))

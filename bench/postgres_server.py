@@ -52,6 +52,12 @@ class Cluster:
     def stop(self) -> None:
         self.pg_ctl("-m", "fast", "-w", "stop")
 
+    def keep_log(self, destination) -> None:
+        """Copy the server's log (deadlocks name both statements there) out of the folder
+        that is removed with the server."""
+        with contextlib.suppress(OSError):
+            shutil.copyfile(os.path.join(self.root, "log"), destination)
+
 
 @contextlib.contextmanager
 def throwaway_cluster():

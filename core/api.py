@@ -15,7 +15,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import default_exceptions
 
 from core import rate_limits
-from core.db import get_session
+from core.db import get_session, rerun_on_conflict
 from core.errors import Forbidden, InvalidInput, LendmatchError, Unauthenticated
 from core.keys import authenticate
 from core.principal import Principal, Role
@@ -106,7 +106,9 @@ def api_of(app: Flask) -> Api:
 
 def require(blueprint, *roles: Role) -> Callable:
     """Authenticate the bearer key and allow only ``roles``; the caller lands in
-    ``g.principal``. Put it above the flask-smorest decorators so that it runs first."""
+    ``g.principal``. Put it above the flask-smorest decorators so that it runs first.
+    A request the database aborted to break a deadlock is run again (a client would
+    retry its 503 anyway), so the client sees it only as a little latency."""
 
     def decorator(view):
         @wraps(view)
@@ -117,7 +119,8 @@ def require(blueprint, *roles: Role) -> Callable:
             if g.principal.role not in roles:
                 raise Forbidden(f"a {g.principal.role.value} key may not do this; "
                                 f"allowed: {', '.join(r.value for r in roles)}")
-            return view(*args, **kwargs)
+            return rerun_on_conflict(lambda: view(*args, **kwargs), get_session(),
+                                     on_rerun=_log_rerun)
 
         wrapper = blueprint.alt_response(401, response="DEFAULT_ERROR",
                                          description="no key, or a bad or revoked key")(wrapper)
@@ -132,6 +135,12 @@ def require(blueprint, *roles: Role) -> Callable:
                                                   "Retry-After")(wrapper)
 
     return decorator
+
+
+def _log_rerun(error: BaseException, attempt: int) -> None:
+    current_app.logger.warning("database conflict: %s (%s); running the request again "
+                               "(attempt %d)", error.__class__.__name__,
+                               error.orig.__class__.__name__, attempt)
 
 
 def _authenticated() -> Principal:

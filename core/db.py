@@ -5,10 +5,13 @@ Views get the request's session with ``get_session()``; services own the transac
 """
 
 import enum
+import random
+import time
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
+from typing import TypeVar
 
 import orjson
 from flask import Flask, current_app, g
@@ -161,6 +164,36 @@ def transaction(session: Session) -> Iterator[Session]:
     except BaseException:
         session.rollback()
         raise
+
+
+# PostgreSQL's deadlock_detected and serialization_failure: it aborted this transaction so
+# that another could go on, and says running it again is expected to succeed.
+CONFLICT_SQLSTATES = frozenset({"40P01", "40001"})
+T = TypeVar("T")
+
+
+def lost_a_conflict(error: BaseException) -> bool:
+    return (isinstance(error, DBAPIError)
+            and getattr(error.orig, "sqlstate", None) in CONFLICT_SQLSTATES)
+
+
+def rerun_on_conflict(work: Callable[[], T], session: Session, *, attempts: int = 3,
+                         on_rerun: Callable[[BaseException, int], None] = lambda e, n: None,
+                         sleep: Callable[[float], None] = time.sleep) -> T:
+    """Run ``work`` (whole transactions, safe to run again: the API's requests are, as
+    clients already retry them) up to ``attempts`` times while the database aborts it to
+    break a deadlock, rolling back and pausing 10-50 ms times the attempt in between so
+    that the two do not collide again. Other errors, and the last conflict, propagate."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return work()
+        except DBAPIError as error:
+            if attempt == attempts or not lost_a_conflict(error):
+                raise
+            session.rollback()
+            on_rerun(error, attempt + 1)
+            sleep(random.uniform(0.01, 0.05) * attempt)
+    raise AssertionError("unreachable")
 
 
 @contextmanager

@@ -37,7 +37,7 @@ def decide(session: Session, who: Principal, routing_id: str, body: dict, *,
         application = lifecycle.lock_application(session, routing.application_id)
         session.refresh(routing)
         if routing.status == RoutingStatus.PENDING and now >= routing.decide_by:
-            lifecycle.close_routing(session, routing, RoutingStatus.EXPIRED, now)
+            lifecycle.close_routings(session, [routing], RoutingStatus.EXPIRED, now)
             lifecycle.settle(session, application, context, now)
             outcome = "expired"
         elif routing.status != RoutingStatus.PENDING:

@@ -13,7 +13,7 @@ from datetime import datetime
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from core.db import transaction
+from core.db import rerun_on_conflict, transaction
 from feedback import events, states, webhooks
 from feedback.models import EventType, Offer, OfferStatus
 from matching import capacity
@@ -83,19 +83,24 @@ def _finish(session, application, status, reason, now, event_type) -> None:
                   wave=application.wave, data={"reason": reason})
 
 
-def close_routing(session: Session, routing: Routing, status: RoutingStatus,
-                  now: datetime) -> None:
-    """Expire or withdraw a pending routing: the capacity it reserved is given back, the
-    institution is told, and the event logged."""
-    states.move("routing", routing, status)
-    capacity.release(session, routing.capacity_day, [routing.product_id],
-                     [routing.institution_id])
-    kind = (EventType.ROUTING_EXPIRED if status == R.EXPIRED
-            else EventType.ROUTING_WITHDRAWN)
-    events.append_rows(session, [events.of_routing(kind, routing, now)])
-    webhooks.notify(session, routing.institution_id,
-                    webhooks.ROUTING_EXPIRED if status == R.EXPIRED
-                    else webhooks.ROUTING_WITHDRAWN, routing.id, now)
+def close_routings(session: Session, routings: list[Routing], status: RoutingStatus,
+                   now: datetime) -> None:
+    """Expire or withdraw pending routings: the capacity they reserved is given back (in
+    one pass, see ``capacity.release``), each institution is told, and the events logged."""
+    if not routings:
+        return
+    for routing in routings:
+        states.move("routing", routing, status)
+    capacity.release(session, [(r.capacity_day, r.product_id, r.institution_id)
+                               for r in routings])
+    expired = status == R.EXPIRED
+    events.append_rows(session, [events.of_routing(
+        EventType.ROUTING_EXPIRED if expired else EventType.ROUTING_WITHDRAWN, r, now)
+        for r in routings])
+    for routing in routings:
+        webhooks.notify(session, routing.institution_id,
+                        webhooks.ROUTING_EXPIRED if expired else webhooks.ROUTING_WITHDRAWN,
+                        routing.id, now)
 
 
 def close_offer(session: Session, offer: Offer, status: OfferStatus, now: datetime) -> None:
@@ -129,9 +134,12 @@ def expire_due(session: Session, context: RoutingContext, now: datetime, *,
     session.rollback()  # end the read; each application gets its own transaction
     counts = defaultdict(int)
     for one in applications:
-        with transaction(session):
-            for key, value in _expire_application(session, one, context, now).items():
-                counts[key] += value
+        def expire_one(application_id=one):
+            with transaction(session):
+                return _expire_application(session, application_id, context, now)
+
+        for key, value in rerun_on_conflict(expire_one, session).items():
+            counts[key] += value
     return {"applications": len(applications), "routings": counts["routings"],
             "offers": counts["offers"]}
 
@@ -144,8 +152,7 @@ def _expire_application(session, application_id, context, now) -> dict[str, int]
     offers = session.scalars(select(Offer).where(
         Offer.application_id == application_id, Offer.status == OfferStatus.OPEN,
         Offer.expires_at <= now)).all()
-    for routing in routings:
-        close_routing(session, routing, R.EXPIRED, now)
+    close_routings(session, routings, R.EXPIRED, now)
     for offer in offers:
         close_offer(session, offer, OfferStatus.EXPIRED, now)
     settle(session, application, context, now)

@@ -83,10 +83,9 @@ def accept(session: Session, who: Principal, application_id: str, offer_id: str,
                     Offer.application_id == application_id, Offer.id != offer.id,
                     Offer.status == OfferStatus.OPEN)):
                 lifecycle.close_offer(session, other, OfferStatus.WITHDRAWN, now)
-            for routing in session.scalars(select(Routing).where(
-                    Routing.application_id == application_id,
-                    Routing.status == RoutingStatus.PENDING)):
-                lifecycle.close_routing(session, routing, RoutingStatus.WITHDRAWN, now)
+            lifecycle.close_routings(session, session.scalars(select(Routing).where(
+                Routing.application_id == application_id,
+                Routing.status == RoutingStatus.PENDING)).all(), RoutingStatus.WITHDRAWN, now)
             states.move("application", application, ApplicationStatus.ACCEPTED)
             application.updated_at = now
     institution = session.get(Institution, offer.institution_id)

@@ -4,9 +4,11 @@
 applications < cap`` over the chosen products' and institutions' rows, with the cap read
 live from the catalogue tables. Concurrent routers cannot both take the last unit: on
 PostgreSQL the second waits for the first's row lock and then re-checks the condition
-against the committed count; SQLite runs one writer at a time. Rows are locked in one
-global order (scope, id), so two routers never wait on each other in a cycle; should
-PostgreSQL still detect a deadlock, the client gets a retriable 503.
+against the committed count; SQLite runs one writer at a time. Reserving and giving back
+both lock rows in one global order (day, scope, id), so two transactions that each touch
+the counters once never wait on each other in a cycle. One that touches them twice (an
+expiry that gives back, then cascades and reserves) still can; PostgreSQL then aborts one
+of them and the API runs that request again (``core.api``).
 
 **Choosing** uses ``UsageView``, this process's picture of today's counters: re-read
 from the database at most every ``max_age`` seconds, moved forward by this process's own
@@ -17,6 +19,8 @@ product, so the caps hold exactly while the request path saves a query.
 
 import threading
 import time
+from collections import Counter
+from collections.abc import Iterable
 from datetime import date
 
 import numpy as np
@@ -43,6 +47,15 @@ _ENSURE = {
         index_elements=["day", "scope", "object_id"])
     for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
 }
+_LOCK_ORDER = (USAGE.c.day, USAGE.c.scope, USAGE.c.object_id)
+
+
+def _locked_in_order(rows):
+    """The rows' whole keys, locked (PostgreSQL: FOR UPDATE) in the one global order."""
+    return tuple_(*_LOCK_ORDER).in_(
+        select(*_LOCK_ORDER).where(rows).order_by(*_LOCK_ORDER).with_for_update())
+
+
 _CAP = case(
     (USAGE.c.scope == UsageScope.PRODUCT,
      select(Product.daily_application_cap).where(Product.id == USAGE.c.object_id)
@@ -52,11 +65,7 @@ _CAP = case(
 )
 _TAKE = (
     update(USAGE)
-    .where(tuple_(USAGE.c.day, USAGE.c.scope, USAGE.c.object_id).in_(
-               select(USAGE.c.day, USAGE.c.scope, USAGE.c.object_id).where(_ROWS)
-               .order_by(USAGE.c.scope, USAGE.c.object_id)
-               .with_for_update()),
-           USAGE.c.applications < func.coalesce(_CAP, UNLIMITED))
+    .where(_locked_in_order(_ROWS), USAGE.c.applications < func.coalesce(_CAP, UNLIMITED))
     .values(applications=USAGE.c.applications + 1)
     .returning(USAGE.c.scope, USAGE.c.object_id)
 )
@@ -64,7 +73,7 @@ _TAKE = (
 
 _GIVE_BACK = (
     update(USAGE)
-    .where(_ROWS, USAGE.c.applications > 0)
+    .where(_locked_in_order(_ROWS), USAGE.c.applications > 0)
     .values(applications=USAGE.c.applications - 1)
 )
 
@@ -143,14 +152,26 @@ def _take(connection, day: date, pairs: set[tuple[str, int]]) -> set[tuple[str, 
     return {(str(scope), object_id) for scope, object_id in taken}
 
 
-def release(session: Session, day: date, product_ids: list[int],
-            institution_ids: list[int]) -> None:
-    """Give back one unit of each product's and institution's cap for ``day`` (a routing
-    expired undecided, or a reservation is undone), inside the caller's transaction."""
-    keys = sorted({(day, PRODUCT, i) for i in product_ids}
-                  | {(day, INSTITUTION, i) for i in institution_ids})
-    if keys:
+def release(session: Session, claims: Iterable[tuple[date, int | None, int | None]]) -> None:
+    """Give back one unit per claim, ``(day, product_id, institution_id)`` with either id
+    ``None`` for no unit of that scope (a routing expired undecided or withdrawn, or a
+    reservation undone), inside the caller's transaction.
+
+    All of a transaction's claims go in one statement, so its rows are locked in the one
+    global order as reservations lock theirs: giving back each routing's units in turn
+    would lock product before institution rows, against a reservation's order, and the
+    two could deadlock. A unit claimed twice is given back by a second pass over rows
+    this transaction already holds."""
+    remaining = Counter()
+    for day, product_id, institution_id in claims:
+        if product_id is not None:
+            remaining[(day, PRODUCT, product_id)] += 1
+        if institution_id is not None:
+            remaining[(day, INSTITUTION, institution_id)] += 1
+    while remaining:
+        keys = sorted(remaining)
         session.connection().execute(_GIVE_BACK, {"keys": keys})
+        remaining -= Counter(keys)
 
 
 def open_day(session: Session, day: date, product_ids: list[int],

@@ -318,8 +318,10 @@ def route_next_wave(session: Session, application: Application, context: Routing
                                                   chosen_institutions)
         if not products and not institutions:
             break
-        capacity.release(session, day, [p for p in chosen_products if p not in products],
-                         [i for i in chosen_institutions if i not in institutions])
+        capacity.release(session,
+                         [(day, p, None) for p in chosen_products if p not in products]
+                         + [(day, None, i) for i in chosen_institutions
+                            if i not in institutions])
         context.usage.full(day, products, institutions)
         full_products |= products
         full_institutions |= institutions

@@ -1,12 +1,14 @@
 """Daily caps under concurrency: many clients routing at once never over-allocate."""
 
 import threading
+from datetime import date
 
 from conftest import application_body
 from sqlalchemy import func, select
 
 from app import create_app
 from core.db import get_session
+from matching import capacity
 from matching.models import DailyUsage, Routing, UsageScope
 
 RULES = {"regions": [], "channels": [], "employment": [], "dti_max": None,
@@ -139,3 +141,23 @@ def test_concurrent_retries_with_one_key_route_once(app, borrower_app, create_in
         session = get_session()
         assert session.scalar(select(func.count()).select_from(Routing)) == 1
         assert session.scalar(select(func.sum(DailyUsage.applications))) == 2
+
+
+def test_giving_back_claims_in_one_pass_counts_each_claim(app, create_institution,
+                                                          create_product):
+    # Expiring or withdrawing several routings gives all their units back in one pass; a
+    # counter claimed twice loses two units, and none goes below zero.
+    institution = create_institution()["id"]
+    first, second = (create_product(institution, name=f"Loan {i}")["id"] for i in (1, 2))
+    day = date(2026, 11, 21)
+    with app.app_context():
+        session = get_session()
+        for product in (first, first, second):
+            assert capacity.reserve(session, day, [product], [institution]) == (set(), set())
+        capacity.release(session, [(day, first, institution), (day, first, institution),
+                                   (day, second, institution), (day, second, None)])
+        session.commit()
+        used = {(str(scope), object_id): n for scope, object_id, n in session.execute(
+            select(DailyUsage.scope, DailyUsage.object_id, DailyUsage.applications))}
+    assert used == {("product", first): 0, ("product", second): 0,
+                    ("institution", institution): 0}
