@@ -18,6 +18,7 @@
 | ``LENDMATCH_WEBHOOK_TIMEOUT_SECONDS`` | ``5`` (an institution's endpoint must answer within) |
 | ``LENDMATCH_WEBHOOK_RETRY_SECONDS``  | ``10`` (first retry delay; doubles each time, ≤ 1 hour) |
 | ``LENDMATCH_WEBHOOK_MAX_ATTEMPTS``   | ``12`` (then the delivery is marked failed) |
+| ``LENDMATCH_WEBHOOK_CONCURRENCY``    | ``8`` (institutions sent to side by side) |
 | ``LENDMATCH_EXPLORATION_RATE``       | ``0.1`` (share of waves chosen on a Thompson sample) |
 | ``LENDMATCH_MODEL_REFRESH_SECONDS``  | ``5`` (how old a worker's models and prices may be) |
 | ``LENDMATCH_PRICE_STEP``             | ``1.0`` (online price step, see learning/prices.py) |
@@ -64,6 +65,7 @@ DEFAULTS = {
     "WEBHOOK_TIMEOUT_SECONDS": 5.0,
     "WEBHOOK_RETRY_SECONDS": 10.0,
     "WEBHOOK_MAX_ATTEMPTS": 12,
+    "WEBHOOK_CONCURRENCY": 8,
     "EXPLORATION_RATE": 0.1,
     "MODEL_REFRESH_SECONDS": 5.0,
     "PRICE_STEP": 1.0,
@@ -116,6 +118,7 @@ ENVIRONMENT = {
     "LENDMATCH_WEBHOOK_TIMEOUT_SECONDS": ("WEBHOOK_TIMEOUT_SECONDS", float),
     "LENDMATCH_WEBHOOK_RETRY_SECONDS": ("WEBHOOK_RETRY_SECONDS", float),
     "LENDMATCH_WEBHOOK_MAX_ATTEMPTS": ("WEBHOOK_MAX_ATTEMPTS", int),
+    "LENDMATCH_WEBHOOK_CONCURRENCY": ("WEBHOOK_CONCURRENCY", int),
     "LENDMATCH_EXPLORATION_RATE": ("EXPLORATION_RATE", float),
     "LENDMATCH_MODEL_REFRESH_SECONDS": ("MODEL_REFRESH_SECONDS", float),
     "LENDMATCH_PRICE_STEP": ("PRICE_STEP", float),
@@ -166,7 +169,7 @@ def check(config: Mapping) -> None:
                                      f"known: {', '.join(sorted(CHANNELS))}")
         if count < 1:
             raise ConfigurationError(f"products per application for {channel} must be >= 1")
-    for key in ("MAX_WAVES", "WEBHOOK_MAX_ATTEMPTS"):
+    for key in ("MAX_WAVES", "WEBHOOK_MAX_ATTEMPTS", "WEBHOOK_CONCURRENCY"):
         if config[key] < 1:
             raise ConfigurationError(f"{key} must be at least 1, got {config[key]}")
     for key in ("WEBHOOK_TIMEOUT_SECONDS", "WEBHOOK_RETRY_SECONDS"):

@@ -9,7 +9,7 @@ from flask import current_app
 from flask.cli import with_appcontext
 
 from core.cli import uses_database
-from core.db import get_session, new_session
+from core.db import get_session
 from feedback import invariants, lifecycle
 from feedback.disclosure import webhook_payload
 from feedback.webhooks import Sender
@@ -34,7 +34,8 @@ def expire_command() -> None:
 @uses_database
 def deliver_webhooks_command(loop: bool, interval: float) -> None:
     """Send the webhooks that are due, retrying failures with exponential backoff."""
-    sender = Sender.from_config(current_app.config, new_session, webhook_payload)
+    sender = Sender.from_config(current_app.config, current_app.extensions["lendmatch.sessions"],
+                                webhook_payload)
     while True:
         counts = sender.run_once()
         if any(counts.values()):

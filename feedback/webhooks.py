@@ -8,9 +8,13 @@ institution's URL with
     Lendmatch-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>." + body)>
 
 and retries any non-2xx answer or timeout after ``RETRY · 2^(attempt-1)`` seconds (at
-most an hour) until ``MAX_ATTEMPTS``, then marks it failed. Every attempt is logged;
-ops and the institution read the log. The body is built when it is sent, from the same
-view the institution's API gives, so it never holds more than the institution may see.
+most an hour) until ``MAX_ATTEMPTS``, then marks it failed. Each institution gets its
+deliveries in the order they were made; institutions are sent to side by side, so a slow
+or failing endpoint delays only its own, and while one of its deliveries waits for a
+retry the rest wait behind it (one request per backoff to an endpoint that is down).
+Every attempt is logged; ops and the institution read the log. The body is built when it
+is sent, from the same view the institution's API gives, so it never holds more than the
+institution may see.
 """
 
 import hashlib
@@ -18,12 +22,14 @@ import hmac
 import time
 import urllib.error
 import urllib.request
+from collections import defaultdict
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import orjson
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from core.db import transaction, utcnow
@@ -121,20 +127,19 @@ class Sender:
     retry_seconds: float = 10.0
     max_attempts: int = 12
     batch: int = 50
+    concurrency: int = 8
 
     @classmethod
     def from_config(cls, config, sessions, payload, **overrides) -> "Sender":
         settings = {"timeout": config["WEBHOOK_TIMEOUT_SECONDS"],
                     "retry_seconds": config["WEBHOOK_RETRY_SECONDS"],
-                    "max_attempts": config["WEBHOOK_MAX_ATTEMPTS"]}
+                    "max_attempts": config["WEBHOOK_MAX_ATTEMPTS"],
+                    "concurrency": config["WEBHOOK_CONCURRENCY"]}
         return cls(sessions=sessions, payload=payload, **(settings | overrides))
 
     def run_once(self) -> dict[str, int]:
         """Send every delivery due now (one batch); returns how many ended each way."""
-        counts = {"delivered": 0, "retrying": 0, "failed": 0}
-        for delivery_id in self._claim():
-            counts[self._send(delivery_id)] += 1
-        return counts
+        return self._run_batch()[0]
 
     def run_until_idle(self, budget_seconds: float) -> dict[str, int]:
         """Send batch after batch until nothing is due or ``budget_seconds`` have passed
@@ -143,28 +148,73 @@ class Sender:
         totals = {"delivered": 0, "retrying": 0, "failed": 0}
         started = time.monotonic()
         while True:
-            counts = self.run_once()
+            counts, claimed = self._run_batch()
             for outcome, n in counts.items():
                 totals[outcome] += n
-            if sum(counts.values()) < self.batch or \
-                    time.monotonic() - started >= budget_seconds:
+            if claimed < self.batch or time.monotonic() - started >= budget_seconds:
                 return totals
 
-    def _claim(self) -> list[str]:
-        """Take the due deliveries for a while, so that a second sender skips them."""
+    def _run_batch(self) -> tuple[dict[str, int], int]:
+        """Each institution's deliveries in the order they were made, institutions side
+        by side (``concurrency`` at a time), so a slow endpoint holds up only its own."""
+        claimed = self._claim()
+        by_institution = defaultdict(list)
+        for delivery_id, institution_id in claimed:
+            by_institution[institution_id].append(delivery_id)
+        counts = {"delivered": 0, "retrying": 0, "failed": 0}
+        if not claimed:
+            return counts, 0
+        workers = min(self.concurrency, len(by_institution))
+        with ThreadPoolExecutor(workers, thread_name_prefix="webhooks") as pool:
+            for outcomes in pool.map(self._send_in_order, by_institution.values()):
+                for outcome in outcomes:
+                    counts[outcome] += 1
+        return counts, len(claimed)
+
+    def _send_in_order(self, delivery_ids: list[str]) -> list[str]:
+        """Stop at the first that is not delivered: the rest wait for its retry (see
+        ``_claim``) rather than overtake it or pile onto an endpoint that is failing."""
+        outcomes = []
+        for n, delivery_id in enumerate(delivery_ids):
+            outcomes.append(self._send(delivery_id))
+            if outcomes[-1] != "delivered":
+                self._unclaim(delivery_ids[n + 1:])
+                break
+        return outcomes
+
+    def _claim(self) -> list[tuple[str, int]]:
+        """Take the due deliveries for a while, so that a second sender skips them, and
+        return them with their institution, oldest first. Institutions with a delivery
+        waiting to be retried are left out until it is due."""
         now = self.clock()
+        backing_off = select(WebhookDelivery.institution_id).where(
+            WebhookDelivery.status == DeliveryStatus.PENDING, WebhookDelivery.attempts > 0,
+            WebhookDelivery.next_attempt_at > now)
         with self.sessions() as session, transaction(session):
             ids = list(session.scalars(
                 select(WebhookDelivery.id)
                 .where(WebhookDelivery.status == DeliveryStatus.PENDING,
-                       WebhookDelivery.next_attempt_at <= now)
+                       WebhookDelivery.next_attempt_at <= now,
+                       WebhookDelivery.institution_id.not_in(backing_off))
                 .order_by(WebhookDelivery.next_attempt_at).limit(self.batch)
                 .with_for_update(skip_locked=True)))
             lease = now + timedelta(seconds=2 * self.timeout + 30)
-            for row in session.scalars(select(WebhookDelivery)
-                                       .where(WebhookDelivery.id.in_(ids))):
+            rows = session.scalars(select(WebhookDelivery)
+                                   .where(WebhookDelivery.id.in_(ids))
+                                   .order_by(WebhookDelivery.created_at,
+                                             WebhookDelivery.id)).all()
+            for row in rows:
                 row.next_attempt_at = lease
-        return ids
+            return [(row.id, row.institution_id) for row in rows]
+
+    def _unclaim(self, delivery_ids: list[str]) -> None:
+        if not delivery_ids:
+            return
+        with self.sessions() as session, transaction(session):
+            session.execute(update(WebhookDelivery)
+                            .where(WebhookDelivery.id.in_(delivery_ids),
+                                   WebhookDelivery.status == DeliveryStatus.PENDING)
+                            .values(next_attempt_at=self.clock()))
 
     def _send(self, delivery_id: str) -> str:
         with self.sessions() as session:

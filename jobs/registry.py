@@ -74,12 +74,13 @@ def _funnel_snapshot(app, session, now):
 
 
 def _deliver_webhooks(app, session, now):
-    from core.db import new_session
     from feedback.disclosure import webhook_payload
     from feedback.webhooks import Sender
 
-    # Most of the job's 10 s interval, so that the next firing is not skipped.
-    return Sender.from_config(app.config, new_session, webhook_payload).run_until_idle(8.0)
+    # The sessionmaker itself: the sender's threads have no app context. Most of the
+    # job's 10 s interval, so that the next firing is not skipped.
+    return Sender.from_config(app.config, app.extensions["lendmatch.sessions"],
+                              webhook_payload).run_until_idle(8.0)
 
 
 JOBS = {job.name: job for job in (

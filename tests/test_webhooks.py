@@ -3,12 +3,13 @@
 
 import json
 import threading
+import time
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from conftest import application_body
-from journeys import broken_invariants, decide, offer_terms, only_pending, ops_key
+from journeys import broken_invariants, decide, inbox, offer_terms, only_pending, ops_key
 from sqlalchemy import select
 
 from core.db import new_session
@@ -21,18 +22,20 @@ SECRET = "whsec-test-0123456789abcdef"
 
 
 class Receiver:
-    """An institution's endpoint: answers with the next status in ``answers`` (then 200)
-    and keeps what it received."""
+    """An institution's endpoint: answers with the next status in ``answers`` (then 200),
+    ``delay`` seconds late, and keeps what it received."""
 
-    def __init__(self, answers=()):
+    def __init__(self, answers=(), delay: float = 0.0):
         self.answers = list(answers)
         self.received = []
+        self.delay = delay
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 receiver.received.append((dict(self.headers), body))
+                time.sleep(receiver.delay)
                 status = receiver.answers.pop(0) if receiver.answers else 200
                 self.send_response(status)
                 self.end_headers()
@@ -201,3 +204,36 @@ def test_one_run_sends_every_due_delivery_batch_after_batch(client, apply, marke
         {"delivered": 7, "retrying": 0, "failed": 0}
     assert len(receiver.received) == 7
     assert sender(batch=3).run_once() == {"delivered": 0, "retrying": 0, "failed": 0}
+
+
+def test_a_slow_endpoint_delays_only_its_own_deliveries_which_keep_their_order(
+        client, apply, market, sender, app, clock):
+    slow_lender, fast_lender = market(2)
+    slow, fast = Receiver(delay=2.0), Receiver()
+    try:
+        for lender, endpoint in ((slow_lender, slow), (fast_lender, fast)):
+            client.patch(f"/v1/institutions/{lender.id}", headers=ops_key(app),
+                         json={"webhook_url": endpoint.url, "webhook_secret": SECRET})
+        for n in range(3):
+            apply(application_body(applicant={"external_id": f"person-{n}"}))
+            clock.advance(seconds=1)
+        send = sender(timeout=0.5, retry_seconds=10)
+
+        assert send.run_once() == {"delivered": 3, "retrying": 1, "failed": 0}
+        assert len(fast.received) == 3
+        # The slow one timed out once; its other two wait behind its retry instead of
+        # piling onto it, even though they are due.
+        assert len(slow.received) == 1
+        assert send.run_once() == {"delivered": 0, "retrying": 0, "failed": 0}
+        assert len(slow.received) == 1
+
+        slow.delay = 0.0
+        clock.advance(seconds=10)
+        assert send.run_until_idle(budget_seconds=60) == \
+            {"delivered": 3, "retrying": 0, "failed": 0}
+        sent = [json.loads(body)["data"]["id"] for _, body in slow.received]
+        assert sent[1:] == sorted(sent[1:]) and sent[0] == sent[1]   # retried first, in order
+        assert [r["id"] for r in inbox(client, slow_lender)] == sent[1:]
+    finally:
+        slow.close()
+        fast.close()
