@@ -30,6 +30,7 @@
 | ``LENDMATCH_SECURE_COOKIES``         | ``false`` (``true`` behind HTTPS: cookie over HTTPS only) |
 | ``LENDMATCH_RATE_LIMIT_PER_MINUTE``  | ``6000`` (requests per key per minute; ``0``: no limit) |
 | ``LENDMATCH_LOG_FORMAT``             | ``json`` (one JSON object per line) or ``text`` |
+| ``LENDMATCH_METRICS_TOKEN``          | none (``/metrics`` open); set: a bearer token it requires |
 | ``LENDMATCH_LOG_LEVEL``              | ``INFO``                             |
 
 The secret key signs the ops console's session cookie; every host must share one value.
@@ -78,6 +79,7 @@ DEFAULTS = {
     "RATE_LIMIT_PER_MINUTE": 6000,
     "LOG_FORMAT": "json",
     "LOG_LEVEL": "INFO",
+    "METRICS_TOKEN": None,
 }
 
 
@@ -131,6 +133,7 @@ ENVIRONMENT = {
     "LENDMATCH_RATE_LIMIT_PER_MINUTE": ("RATE_LIMIT_PER_MINUTE", int),
     "LENDMATCH_LOG_FORMAT": ("LOG_FORMAT", str),
     "LENDMATCH_LOG_LEVEL": ("LOG_LEVEL", str),
+    "LENDMATCH_METRICS_TOKEN": ("METRICS_TOKEN", str),
 }
 
 
@@ -189,6 +192,8 @@ def check(config: Mapping) -> None:
             raise ConfigurationError(f"{key} must be a finite number >= 0, got {config[key]}")
     if config["RATE_LIMIT_PER_MINUTE"] < 0:
         raise ConfigurationError("RATE_LIMIT_PER_MINUTE must be >= 0 (0 turns it off)")
+    if config["METRICS_TOKEN"] is not None and len(config["METRICS_TOKEN"]) < 16:
+        raise ConfigurationError("METRICS_TOKEN must be at least 16 characters (or unset)")
     if config["LOG_FORMAT"] not in ("json", "text"):
         raise ConfigurationError(f"LOG_FORMAT must be json or text, got {config['LOG_FORMAT']!r}")
     if config["LOG_LEVEL"].upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):

@@ -15,12 +15,15 @@ From the database when scraped, the same on every host (they describe the cluste
 
 * ``lendmatch_job_runs{job,status}`` and ``lendmatch_job_last_finished_seconds{job}``;
 * ``lendmatch_model_version{kind}``: the newest learned model's id per kind.
+
+With ``LENDMATCH_METRICS_TOKEN`` set, a scrape must present it as a bearer token.
 """
 
+import hmac
 import os
 import time
 
-from flask import Flask, Response, current_app, g, request
+from flask import Flask, Response, current_app, g, jsonify, request
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -174,5 +177,19 @@ def _observe(response):
 
 
 def _serve():
+    token = current_app.config["METRICS_TOKEN"]
+    if token and not _presents(token):
+        answer = jsonify(code=401, status="Unauthorized",
+                         message="this server's metrics need its metrics token: "
+                                 "Authorization: Bearer <LENDMATCH_METRICS_TOKEN>")
+        answer.status_code = 401
+        answer.headers["WWW-Authenticate"] = 'Bearer realm="metrics"'
+        return answer
     body = current_app.extensions["lendmatch.metrics"].exposition()
     return Response(body, mimetype=CONTENT_TYPE_LATEST)
+
+
+def _presents(token: str) -> bool:
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(),
+                                                              token.encode())

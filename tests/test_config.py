@@ -35,6 +35,7 @@ def test_environment(monkeypatch):
     ("LENDMATCH_PRODUCTS_PER_CHANNEL", "app=0"),
     ("LENDMATCH_COOLDOWN_SECONDS", "-1"), ("LENDMATCH_INQUIRY_COST", "-0.1"),
     ("LENDMATCH_PLATFORM_FEE_RATE", "inf"), ("LENDMATCH_VALUE_WEIGHT", "nan"),
+    ("LENDMATCH_WEBHOOK_CONCURRENCY", "0"), ("LENDMATCH_METRICS_TOKEN", "short"),
 ])
 def test_bad_settings_stop_start_up_with_a_clear_message(monkeypatch, variable, value):
     monkeypatch.setenv(variable, value)

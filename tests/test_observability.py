@@ -79,6 +79,25 @@ def app(database_url):
     app.extensions["lendmatch.engine"].dispose()
 
 
+def test_metrics_need_the_token_when_one_is_set(database_url):
+    token = "metrics-token-0123456789"
+    app = create_app({"DATABASE_URL": database_url, "TESTING": True, "METRICS_TOKEN": token})
+    client = app.test_client()
+    try:
+        for headers in ({}, {"Authorization": "Bearer metrics-token-wrong-value"},
+                        {"Authorization": token}):
+            refused = client.get("/metrics", headers=headers)
+            assert refused.status_code == 401
+            assert refused.json["code"] == 401 and "LENDMATCH_METRICS_TOKEN" in \
+                refused.json["message"]
+            assert refused.headers["WWW-Authenticate"].startswith("Bearer")
+        allowed = client.get("/metrics", headers={"Authorization": f"Bearer {token}"})
+        assert allowed.status_code == 200
+        assert "lendmatch_http_requests_total" in allowed.get_data(as_text=True)
+    finally:
+        app.extensions["lendmatch.engine"].dispose()
+
+
 def test_metrics_count_requests_routings_decisions_and_cascades(client, apply, clock, market,
                                                                 runner, ops):
     lenders = market(4)
