@@ -180,10 +180,11 @@ def open_day(session: Session, day: date, product_ids: list[int],
     local midnight), so the day's first reservations are single UPDATEs. Counters of
     earlier days stay, as the record of what was used. Returns how many were created."""
     connection = session.connection()
-    rows = ([{"day": day, "scope": PRODUCT, "object_id": i, "applications": 0}
-             for i in product_ids]
-            + [{"day": day, "scope": INSTITUTION, "object_id": i, "applications": 0}
-               for i in institution_ids])
+    # Created in the global lock order, as reservations create missing ones: a router
+    # creating (institution, product) while this made products first deadlocked with it.
+    rows = [{"day": day, "scope": scope, "object_id": i, "applications": 0}
+            for scope, i in sorted({(PRODUCT, i) for i in product_ids}
+                                   | {(INSTITUTION, i) for i in institution_ids})]
     if not rows:
         return 0
     before = connection.execute(select(func.count()).select_from(USAGE)
