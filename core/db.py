@@ -178,8 +178,8 @@ def lost_a_conflict(error: BaseException) -> bool:
 
 
 def rerun_on_conflict(work: Callable[[], T], session: Session, *, attempts: int = 3,
-                         on_rerun: Callable[[BaseException, int], None] = lambda e, n: None,
-                         sleep: Callable[[float], None] = time.sleep) -> T:
+                      on_rerun: Callable[[BaseException, int], None] = lambda e, n: None,
+                      sleep: Callable[[float], None] = time.sleep) -> T:
     """Run ``work`` (whole transactions, safe to run again: the API's requests are, as
     clients already retry them) up to ``attempts`` times while the database aborts it to
     break a deadlock, rolling back and pausing 10-50 ms times the attempt in between so
